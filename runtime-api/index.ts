@@ -1,0 +1,172 @@
+/**
+ * The runtime inside every isolate: what user code sees (the `autokitteh` module, `console`,
+ * timers, web APIs) and the one `dispatch` function the host calls.
+ *
+ * The host builds this file into one script and runs it once per isolate, passing the emit
+ * callback, the sandbox config and the deployment's bundle factory. `setup` then locks the
+ * realm down (Hardened JavaScript: every built-in and every global frozen) so that sessions
+ * can share one context and still share no state: each session calls the factory, which runs
+ * the top level of the user's files anew and returns fresh module state.
+ */
+import "ses";
+import type { Entry, RecordBatch, SandboxConfig, SessionResult, WireEvent } from "../sandbox/protocol";
+import { createAutokitteh, type AutokittehModule } from "./autokitteh";
+import { createConsole } from "./console";
+import { TextDecoder, TextEncoder } from "./encoding";
+import { toSandboxError } from "./errors";
+import { toEvent } from "./event";
+import { SessionRegistry, type Session } from "./sessions";
+import { createTimers, fireTimer } from "./timers";
+import { Headers } from "./web/headers";
+import { Response } from "./web/response";
+
+type BundleFactory = (autokitteh: AutokittehModule) => Record<string, unknown>;
+type Dispatch = (entry: Entry) => void;
+
+/** Globals that would let code run outside its session's entries, or time other sessions. */
+const REMOVED_GLOBALS = ["FinalizationRegistry", "WeakRef", "SharedArrayBuffer", "Atomics"];
+
+export function setup(
+  emit: (batch: RecordBatch) => void,
+  config: SandboxConfig,
+  factory: BundleFactory,
+): Dispatch {
+  lockdown({
+    errorTaming: "unsafe",
+    stackFiltering: "verbose",
+    overrideTaming: "severe",
+    consoleTaming: "unsafe",
+    evalTaming: "unsafe-eval",
+  });
+
+  const registry = new SessionRegistry(emit, config.max_buffered_records);
+  const env = Object.freeze({ ...config.vars });
+  const autokitteh = harden(createAutokitteh(registry, env));
+  installGlobals(registry, config, env);
+
+  const start = (entry: Extract<Entry, { kind: "start" }>) => {
+    const session = registry.create(entry.session_id);
+    registry.enter(session, () => {
+      let result: unknown;
+      try {
+        const exports = factory(autokitteh);
+        const handler = exports[entry.handler];
+        if (typeof handler !== "function") {
+          throw new TypeError(`${entry.call} is not a function (it is ${typeof handler})`);
+        }
+        result = handler(toEvent(entry.event as WireEvent));
+      } catch (error) {
+        end(registry, session, { ok: false, error: toSandboxError(error) });
+        return;
+      }
+      settle(registry, session, result);
+    });
+  };
+
+  return function dispatch(entry: Entry): void {
+    const session = entry.kind === "start" ? undefined : registry.get(entry.session_id);
+    switch (entry.kind) {
+      case "start":
+        start(entry);
+        break;
+      case "timer":
+        if (session === undefined) break;
+        registry.enter(session, () => {
+          try {
+            fireTimer(session, entry.timer_id);
+          } catch (error) {
+            end(registry, session, { ok: false, error: toSandboxError(error) });
+          }
+        });
+        break;
+      case "stop":
+        if (session !== undefined) {
+          session.ended = true;
+          session.timers.clear();
+          registry.delete(session.id);
+        }
+        // Also sends what an entry cut short by a limit had buffered.
+        registry.flush();
+        break;
+    }
+  };
+}
+
+function installGlobals(
+  registry: SessionRegistry,
+  config: SandboxConfig,
+  env: Readonly<Record<string, string>>,
+): void {
+  const global = globalThis as Record<string, unknown>;
+  for (const name of ["lockdown", "repairIntrinsics", "hardenIntrinsics", ...REMOVED_GLOBALS]) {
+    delete global[name];
+  }
+  const timers = createTimers(registry, config.max_timers_per_session);
+  const resolved = Promise.resolve();
+  Object.assign(global, {
+    console: createConsole(registry),
+    setTimeout: timers.setTimeout,
+    setInterval: timers.setInterval,
+    clearTimeout: timers.clearTimeout,
+    clearInterval: timers.clearInterval,
+    queueMicrotask(callback: unknown): void {
+      if (typeof callback !== "function") {
+        throw new TypeError("queueMicrotask: the callback must be a function");
+      }
+      void resolved.then(() => callback());
+    },
+    TextEncoder,
+    TextDecoder,
+    Headers,
+    Response,
+    process: { env },
+  });
+  harden(globalThis);
+}
+
+/** Wait for what the handler returned, if it is a promise, then end the session with it. */
+function settle(registry: SessionRegistry, session: Session, result: unknown): void {
+  const isThenable =
+    result !== null &&
+    (typeof result === "object" || typeof result === "function") &&
+    typeof (result as { then?: unknown }).then === "function";
+  if (!isThenable) {
+    end(registry, session, returned(result));
+    return;
+  }
+  Promise.resolve(result).then(
+    (value) => end(registry, session, returned(value)),
+    (error) => end(registry, session, { ok: false, error: toSandboxError(error) }),
+  );
+}
+
+/** A handler's return value as a response: a `Response` as it is, anything else as JSON. */
+function returned(value: unknown): SessionResult {
+  try {
+    if (value === undefined) return { ok: true, returned: { kind: "undefined" } };
+    if (value instanceof Response) {
+      if (value.type === "error") throw new TypeError("the handler returned Response.error()");
+      const { status, headers, body } = Response.parts(value);
+      return {
+        ok: true,
+        returned: { kind: "response", response: { status_code: status, headers, body, more: false } },
+      };
+    }
+    const json = JSON.stringify(value);
+    if (typeof json !== "string") {
+      throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
+    }
+    return { ok: true, returned: { kind: "value", json } };
+  } catch (error) {
+    return { ok: false, error: toSandboxError(error) };
+  }
+}
+
+function end(registry: SessionRegistry, session: Session, result: SessionResult): void {
+  if (session.ended) return;
+  session.ended = true;
+  const droppedTimers = session.timers.size;
+  session.timers.clear();
+  registry.push({ type: "end", session_id: session.id, result, dropped_timers: droppedTimers });
+  registry.delete(session.id);
+}

@@ -1,0 +1,144 @@
+/**
+ * Types for isohook projects: the `autokitteh` module and the globals of the sandbox.
+ * Point a project's tsconfig at this file (see examples/tsconfig.json) for editor support;
+ * isohook itself does not type-check uploads, it only strips types.
+ */
+
+declare module "autokitteh" {
+  /** What a webhook request delivers to a handler. */
+  export interface Event {
+    event_id: string;
+    session_id: string;
+    /** The HTTP method, lower-case: "post". */
+    event_type: string;
+    /** Name of the trigger that started the session. */
+    trigger: string;
+    data: EventData;
+  }
+
+  export interface EventData {
+    /** As received, upper-case: "POST". */
+    method: string;
+    /** Path and query as received. */
+    raw_url: string;
+    url: {
+      path: string;
+      /** Name → value; repeated names joined with ", ". */
+      query: Record<string, string>;
+      /** What follows /webhooks/<slug>/, without the leading slash; "" when nothing does. */
+      path_suffix: string;
+    };
+    /** Lower-case name → value; repeated values joined with ", ". */
+    headers: Record<string, string>;
+    body: {
+      /** Byte-exact, after any Content-Encoding was removed. */
+      bytes: Uint8Array;
+      /** The body as UTF-8 text, or null when it is not valid UTF-8. */
+      text: string | null;
+      /** The body parsed as JSON (whatever the Content-Type), or null when it is not JSON. */
+      json: any;
+      /** Fields of an application/x-www-form-urlencoded body, else null. */
+      form: Record<string, string> | null;
+    };
+  }
+
+  export interface OutcomeOptions {
+    /** 100-599; default 200. */
+    status_code?: number;
+    /** Name → value (or values); or [name, value] pairs, or a Headers. */
+    headers?: Record<string, string | number | (string | number)[]> | Iterable<[string, string]>;
+    /** Sent exactly: a string as UTF-8, or bytes. */
+    body?: string | ArrayBuffer | ArrayBufferView;
+    /** Any JSON value, serialized; adds Content-Type: application/json unless one is given. */
+    json?: unknown;
+    /** true: an intermediate outcome, logged only. Default false: the response. */
+    more?: boolean;
+  }
+
+  /**
+   * Record an outcome. The first with `more: false` is a sync webhook's HTTP response; later
+   * ones are logged as ignored. The session keeps running after it. Throws a TypeError for
+   * invalid options (status out of range, both body and json, CR/LF in a header).
+   */
+  export function http_outcome(options?: OutcomeOptions): void;
+
+  /** A project var, or `<trigger>__webhook_url`; undefined when not set. */
+  export function getenv(name: string): string | undefined;
+}
+
+interface IsohookConsole {
+  log(...data: unknown[]): void;
+  info(...data: unknown[]): void;
+  warn(...data: unknown[]): void;
+  error(...data: unknown[]): void;
+  debug(...data: unknown[]): void;
+  trace(...data: unknown[]): void;
+}
+
+declare var console: IsohookConsole;
+declare var process: { readonly env: Readonly<Record<string, string | undefined>> };
+declare function setTimeout(callback: (...args: any[]) => void, delay?: number, ...args: any[]): number;
+declare function setInterval(callback: (...args: any[]) => void, delay?: number, ...args: any[]): number;
+declare function clearTimeout(id: number | undefined): void;
+declare function clearInterval(id: number | undefined): void;
+declare function queueMicrotask(callback: () => void): void;
+
+declare class TextEncoder {
+  readonly encoding: "utf-8";
+  encode(input?: string): Uint8Array;
+  encodeInto(source: string, destination: Uint8Array): { read: number; written: number };
+}
+
+declare class TextDecoder {
+  constructor(label?: "utf-8" | "utf8", options?: { fatal?: boolean; ignoreBOM?: boolean });
+  readonly encoding: "utf-8";
+  readonly fatal: boolean;
+  readonly ignoreBOM: boolean;
+  decode(input?: ArrayBuffer | ArrayBufferView, options?: { stream?: boolean }): string;
+}
+
+type HeadersInit = Headers | Iterable<readonly [string, string]> | Record<string, string>;
+
+declare class Headers implements Iterable<[string, string]> {
+  constructor(init?: HeadersInit);
+  append(name: string, value: string): void;
+  delete(name: string): void;
+  get(name: string): string | null;
+  getSetCookie(): string[];
+  has(name: string): boolean;
+  set(name: string, value: string): void;
+  forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void;
+  entries(): IterableIterator<[string, string]>;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+}
+
+interface ResponseInit {
+  status?: number;
+  statusText?: string;
+  headers?: HeadersInit;
+}
+
+declare class Response {
+  constructor(body?: string | ArrayBuffer | ArrayBufferView | null, init?: ResponseInit);
+  static json(data: unknown, init?: ResponseInit): Response;
+  static redirect(url: string, status?: number): Response;
+  static error(): Response;
+  readonly type: string;
+  readonly url: string;
+  readonly redirected: boolean;
+  readonly status: number;
+  readonly ok: boolean;
+  readonly statusText: string;
+  readonly headers: Headers;
+  readonly bodyUsed: boolean;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array>;
+  text(): Promise<string>;
+  json(): Promise<any>;
+  clone(): Response;
+}
+
+/** Hardened JavaScript's harden: freezes an object and everything reachable from it. */
+declare function harden<T>(value: T): T;

@@ -1,0 +1,195 @@
+/**
+ * One V8 isolate with one hardened context, serving sessions of one deployment.
+ *
+ * Entries run one at a time, off the main thread (isolated-vm's async `apply`). Running them
+ * one at a time is what lets the host charge each entry's CPU time to its session, from the
+ * isolate's own CPU clock, and stop an entry that would overrun its session's budget.
+ */
+import ivm from "isolated-vm";
+import type { Logger } from "pino";
+import type { Entry, RecordBatch, SandboxConfig } from "./protocol";
+import { BUNDLE_FILENAME } from "./stack-map";
+import { RUNTIME_FILENAME, runtimeScript } from "./runtime-script";
+
+export type EntryResult =
+  | { ok: true; cpuMs: number }
+  | { ok: false; cpuMs: number; failure: EntryFailure; message: string };
+
+/**
+ * - `cpu_limit`: the entry ran past its budget and was stopped; the isolate lives on.
+ * - `memory_limit`: the isolate ran out of memory and is gone, with all its sessions.
+ * - `dead`: the isolate was already gone when the entry's turn came.
+ * - `internal`: the runtime itself threw; a bug in isohook, not in user code.
+ */
+export type EntryFailure = "cpu_limit" | "memory_limit" | "dead" | "internal";
+
+export interface IsolateEvents {
+  /** Records, in the order the sandbox made them. */
+  onBatch(isolate: SandboxIsolate, batch: RecordBatch): void;
+  /** The isolate has nothing queued and nothing running. */
+  onIdle(isolate: SandboxIsolate): void;
+  /**
+   * The isolate is gone; every session pinned to it is lost. `culprit` is the session whose
+   * entry was running when it went, if any.
+   */
+  onDeath(isolate: SandboxIsolate, reason: string, culprit: string | null): void;
+}
+
+interface QueuedEntry {
+  entry: Entry;
+  timeoutMs: number;
+  done: (result: EntryResult) => void;
+}
+
+export interface IsolateOptions {
+  memoryLimitMb: number;
+  config: SandboxConfig;
+  bundleCode: string;
+  events: IsolateEvents;
+  logger: Logger;
+}
+
+let nextIsolateNumber = 1;
+
+export class SandboxIsolate {
+  readonly id = nextIsolateNumber++;
+  readonly sessions = new Set<string>();
+  readonly #isolate: ivm.Isolate;
+  readonly #dispatch: ivm.Reference<(entry: Entry) => void>;
+  readonly #events: IsolateEvents;
+  readonly #logger: Logger;
+  readonly #queue: QueuedEntry[] = [];
+  #running = false;
+  #dead = false;
+  #expectedSeq = 0;
+
+  private constructor(
+    isolate: ivm.Isolate,
+    dispatch: ivm.Reference<(entry: Entry) => void>,
+    options: IsolateOptions,
+  ) {
+    this.#isolate = isolate;
+    this.#dispatch = dispatch;
+    this.#events = options.events;
+    this.#logger = options.logger;
+  }
+
+  static async create(options: IsolateOptions): Promise<SandboxIsolate> {
+    const isolate = new ivm.Isolate({ memoryLimit: options.memoryLimitMb });
+    try {
+      const context = await isolate.createContext();
+      const bundle = await isolate.compileScript(options.bundleCode, { filename: BUNDLE_FILENAME });
+      const factory = await bundle.run(context, { reference: true, timeout: 1000 });
+      bundle.release();
+
+      let self: SandboxIsolate | undefined;
+      const pending: RecordBatch[] = [];
+      const emit = new ivm.Callback(
+        (batch: RecordBatch) => (self ? self.#receive(batch) : pending.push(batch)),
+        { ignored: true },
+      );
+      const dispatch = (await context.evalClosure(
+        await runtimeScript(),
+        [emit, new ivm.ExternalCopy(options.config).copyInto(), factory.derefInto()],
+        { filename: RUNTIME_FILENAME, timeout: 5000, result: { reference: true } },
+      )) as ivm.Reference<(entry: Entry) => void>;
+      factory.release();
+      if (dispatch.typeof !== "function") throw new Error("the runtime did not set up");
+
+      self = new SandboxIsolate(isolate, dispatch, options);
+      for (const batch of pending) self.#receive(batch);
+      return self;
+    } catch (error) {
+      if (!isolate.isDisposed) isolate.dispose();
+      throw error;
+    }
+  }
+
+  get dead(): boolean {
+    return this.#dead;
+  }
+
+  /** Entries waiting or running: the isolate's load. */
+  get load(): number {
+    return this.#queue.length + (this.#running ? 1 : 0);
+  }
+
+  /** Queue an entry; it may run for at most `timeoutMs` before it is stopped. */
+  run(entry: Entry, timeoutMs: number): Promise<EntryResult> {
+    return new Promise((done) => {
+      if (this.#dead) {
+        done({ ok: false, cpuMs: 0, failure: "dead", message: "the isolate is gone" });
+        return;
+      }
+      this.#queue.push({ entry, timeoutMs, done });
+      this.#pump();
+    });
+  }
+
+  async heapUsedBytes(): Promise<number> {
+    if (this.#dead) return 0;
+    return (await this.#isolate.getHeapStatistics()).used_heap_size;
+  }
+
+  dispose(reason: string, culprit: string | null = null): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    if (!this.#isolate.isDisposed) this.#isolate.dispose();
+    for (const queued of this.#queue.splice(0)) {
+      queued.done({ ok: false, cpuMs: 0, failure: "dead", message: reason });
+    }
+    this.#events.onDeath(this, reason, culprit);
+  }
+
+  #pump(): void {
+    if (this.#running || this.#dead) return;
+    const next = this.#queue.shift();
+    if (next === undefined) {
+      this.#events.onIdle(this);
+      return;
+    }
+    this.#running = true;
+    void this.#execute(next).then((result) => {
+      this.#running = false;
+      next.done(result);
+      this.#pump();
+    });
+  }
+
+  async #execute({ entry, timeoutMs }: QueuedEntry): Promise<EntryResult> {
+    const cpuBefore = this.#isolate.cpuTime;
+    const cpuSince = () => (this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6);
+    try {
+      await this.#dispatch.apply(undefined, [entry], {
+        arguments: { copy: true },
+        timeout: Math.max(1, Math.ceil(timeoutMs)),
+      });
+      return { ok: true, cpuMs: cpuSince() };
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const cpuMs = cpuSince();
+      if (/timed out/i.test(message)) {
+        return { ok: false, cpuMs, failure: "cpu_limit", message };
+      }
+      if (/memory limit/i.test(message) || this.#isolate.isDisposed) {
+        this.dispose("the isolate ran out of memory", entry.session_id);
+        return { ok: false, cpuMs, failure: "memory_limit", message };
+      }
+      return { ok: false, cpuMs, failure: "internal", message };
+    }
+  }
+
+  #receive(batch: RecordBatch): void {
+    if (batch.seq !== this.#expectedSeq) {
+      // Batches leave the isolate in order through one channel; a gap means records were
+      // lost or reordered, which the records themselves cannot show, so say it loudly.
+      this.#logger.error(
+        { isolate: this.id, expected: this.#expectedSeq, got: batch.seq },
+        "sandbox record batches out of order",
+      );
+      this.#expectedSeq = batch.seq;
+    }
+    this.#expectedSeq++;
+    this.#events.onBatch(this, batch);
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * The host/sandbox line.
+ *
+ * Everything that passes between the server (the host) and the runtime inside an isolate
+ * (the sandbox) is declared here, and nowhere else. Values cross as structured-clone copies;
+ * no function, reference or host object ever crosses.
+ *
+ * - The host calls into the sandbox with an `Entry` (start a session, fire a timer, settle a
+ *   pending call, forget a session). Each entry returns a `RecordBatch`.
+ * - The sandbox reports back with records: every call user code makes across the line (a
+ *   `CallRecord`, one typed list of bindings below) and the end of each session. Records
+ *   travel in numbered batches: at the end of each entry, and earlier when they must not wait
+ *   (a final outcome, a full buffer, a call the host answers synchronously).
+ */
+
+/** The bindings user code reaches through the `autokitteh` module and the globals. */
+export interface Bindings {
+  /** `http_outcome(...)`, validated and normalised in the sandbox. */
+  http_outcome: { args: [outcome: Outcome]; result: null };
+  /** `console.log/info/warn/error/debug(...)`, formatted in the sandbox. */
+  print: { args: [level: PrintLevel, text: string]; result: null };
+  /** `getenv(name)` and `process.env[name]`. */
+  getenv: { args: [name: string]; result: string | null };
+  /** `setTimeout`/`setInterval`: the host schedules the timer and fires it back. */
+  set_timer: { args: [delay_ms: number, repeat: boolean]; result: number };
+  /** `clearTimeout`/`clearInterval`. */
+  clear_timer: { args: [timer_id: number]; result: null };
+}
+
+export type BindingName = keyof Bindings;
+
+/** One call across the line, as the sandbox reports it. */
+export type CallRecord = {
+  [B in BindingName]: {
+    type: "call";
+    session_id: string;
+    binding: B;
+    args: Bindings[B]["args"];
+    result: Bindings[B]["result"];
+  };
+}[BindingName];
+
+/** The end of a session: the handler returned (or its promise settled), or it threw. */
+export interface EndRecord {
+  type: "end";
+  session_id: string;
+  result: SessionResult;
+  /** Timers still pending when the handler finished; they are dropped. */
+  dropped_timers: number;
+}
+
+export type SandboxRecord = CallRecord | EndRecord;
+
+export interface RecordBatch {
+  /** Batches are numbered per isolate, so the host can apply them in the order they left. */
+  seq: number;
+  records: SandboxRecord[];
+}
+
+export type SessionResult =
+  | { ok: true; returned: ReturnedValue }
+  | { ok: false; error: SandboxError };
+
+/** What the handler returned, turned into a response for a sync webhook without outcome. */
+export type ReturnedValue =
+  | { kind: "undefined" }
+  | { kind: "value"; json: string }
+  | { kind: "response"; response: Outcome };
+
+export interface SandboxError {
+  name: string;
+  message: string;
+  /** V8 stack of the error, in bundle coordinates; the host maps it to the user's files. */
+  stack: string | null;
+}
+
+export type PrintLevel = "log" | "info" | "warn" | "error" | "debug";
+
+/** An `http_outcome` after validation. Header names are lower-case; a name may repeat. */
+export interface Outcome {
+  status_code: number;
+  headers: [name: string, value: string][];
+  /** Exactly the bytes to send; a string is sent as UTF-8. */
+  body: string | Uint8Array;
+  more: boolean;
+}
+
+/** The `event` a handler receives, as the host sends it (the sandbox adds `body.json`). */
+export interface WireEvent {
+  event_id: string;
+  session_id: string;
+  /** Lower-case HTTP method. */
+  event_type: string;
+  trigger: string;
+  data: WireEventData;
+}
+
+export interface WireEventData {
+  /** As received, upper-case. */
+  method: string;
+  /** Path and query as received. */
+  raw_url: string;
+  url: { path: string; query: Record<string, string>; path_suffix: string };
+  /** Lower-case name to value; repeated values joined with ", ". */
+  headers: Record<string, string>;
+  body: {
+    bytes: Uint8Array;
+    /** `null` when the bytes are not valid UTF-8. */
+    text: string | null;
+    /** Parsed `application/x-www-form-urlencoded` body, else `null`. */
+    form: Record<string, string> | null;
+  };
+}
+
+/** Host → sandbox: one call into the isolate. */
+export type Entry =
+  | {
+      kind: "start";
+      session_id: string;
+      /** Export key in the bundle. */
+      handler: string;
+      /** The manifest's `call`, for messages. */
+      call: string;
+      event: WireEvent;
+    }
+  | { kind: "timer"; session_id: string; timer_id: number }
+  | { kind: "stop"; session_id: string };
+
+/** Fixed for the life of an isolate: one isolate serves one deployment. */
+export interface SandboxConfig {
+  project: string;
+  /** Export keys of the bundle, one per trigger with a `call`. */
+  handlers: string[];
+  /** What `getenv` and `process.env` read. */
+  vars: Record<string, string>;
+  /** Pending timers one session may hold. */
+  max_timers_per_session: number;
+  /** Records buffered before they are sent early, bounding the sandbox's own buffer. */
+  max_buffered_records: number;
+}

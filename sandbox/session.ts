@@ -1,0 +1,226 @@
+/**
+ * The host's side of one session in the sandbox: its CPU budget, its wall-clock limit, the
+ * clocks behind its timers, and the translation of its records into what the server sees.
+ */
+import type { CallRecord, Entry, ReturnedValue, SandboxRecord, WireEvent } from "./protocol";
+import type { EntryResult, SandboxIsolate } from "./isolate";
+import type { StackMapper } from "./stack-map";
+
+export interface SessionLimits {
+  cpuMs: number;
+  wallMs: number;
+}
+
+/** What the server hears about a session. */
+export interface SessionObserver {
+  /** One call user code made across the line, in order. */
+  onCall(record: CallRecord): void;
+  /** The session is over; nothing more will be heard of it. */
+  onEnd(end: SessionEnd): void;
+}
+
+export type SessionEnd = (
+  | { ok: true; returned: ReturnedValue; droppedTimers: number }
+  | { ok: false; failure: SessionFailure }
+) & {
+  /** CPU time the session's code used, in milliseconds. */
+  cpuMs: number;
+};
+
+export interface SessionFailure {
+  /**
+   * - `error`: user code threw;
+   * - `limit`: the session hit a limit (`reason` names it);
+   * - `stopped`: someone stopped it;
+   * - `sandbox`: the isolate it ran in failed (another session exhausted it, or a bug).
+   */
+  kind: "error" | "limit" | "stopped" | "sandbox";
+  reason: string;
+  /** For `error`: the user's error, its stack mapped to their files. */
+  error?: { name: string; message: string; stack: string | null };
+}
+
+export interface StartRequest {
+  sessionId: string;
+  handler: string;
+  call: string;
+  event: WireEvent;
+}
+
+const MIN_INTERVAL_MS = 1;
+/** The stop entry runs only runtime code; it needs no more than this. */
+const STOP_ENTRY_TIMEOUT_MS = 1000;
+
+export class SandboxSession {
+  readonly id: string;
+  #isolate: SandboxIsolate | null = null;
+  readonly #request: StartRequest;
+  readonly #observer: SessionObserver;
+  readonly #limits: SessionLimits;
+  readonly #stacks: StackMapper;
+  readonly #onDone: (session: SandboxSession) => void;
+  readonly #timers = new Map<number, NodeJS.Timeout>();
+  readonly #wallTimer: NodeJS.Timeout;
+  #cpuUsedMs = 0;
+  /** Set once the end is decided; records still arriving for it are kept until `#ended`. */
+  #ending = false;
+  #ended = false;
+  /** The sandbox reported the end; it is final once the entry that reported it is charged. */
+  #reportedEnd: SessionEnd | null = null;
+
+  constructor(options: {
+    request: StartRequest;
+    observer: SessionObserver;
+    limits: SessionLimits;
+    stacks: StackMapper;
+    onDone: (session: SandboxSession) => void;
+  }) {
+    this.id = options.request.sessionId;
+    this.#request = options.request;
+    this.#observer = options.observer;
+    this.#limits = options.limits;
+    this.#stacks = options.stacks;
+    this.#onDone = options.onDone;
+    this.#wallTimer = setTimeout(
+      () => this.#fail({ kind: "limit", reason: "timeout" }),
+      options.limits.wallMs,
+    );
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  get cpuUsedMs(): number {
+    return this.#cpuUsedMs;
+  }
+
+  /** Begin running in `isolate`; the session stays there for the rest of its life. */
+  startIn(isolate: SandboxIsolate): void {
+    if (this.#ending) return;
+    this.#isolate = isolate;
+    isolate.sessions.add(this.id);
+    const { sessionId, handler, call, event } = this.#request;
+    this.#run({ kind: "start", session_id: sessionId, handler, call, event });
+  }
+
+  /** End the session from outside: by a user's request, or because its deployment went away. */
+  stop(reason: string): void {
+    this.#fail({ kind: "stopped", reason });
+  }
+
+  /** The isolate holding this session died; `culprit` when this session exhausted it. */
+  lost(reason: string, culprit: boolean): void {
+    this.#fail(culprit ? { kind: "limit", reason: "memory limit" } : { kind: "sandbox", reason });
+  }
+
+  /** One record the sandbox made for this session. */
+  receive(record: SandboxRecord): void {
+    if (this.#ended) return;
+    if (record.type === "end") {
+      const { result } = record;
+      if (result.ok) {
+        this.#reportedEnd = { ok: true, returned: result.returned, droppedTimers: record.dropped_timers, cpuMs: 0 };
+      } else {
+        const error = { ...result.error, stack: this.#mapStack(result.error.stack) };
+        this.#reportedEnd = { ok: false, failure: { kind: "error", reason: describe(error), error }, cpuMs: 0 };
+      }
+      this.#stopClocks();
+      return;
+    }
+    if (record.binding === "set_timer") this.#armTimer(record.result, ...record.args);
+    if (record.binding === "clear_timer") this.#disarmTimer(record.args[0]);
+    this.#observer.onCall(record);
+  }
+
+  #run(entry: Entry): void {
+    const isolate = this.#isolate;
+    if (isolate === null || this.#ending) return;
+    const budgetMs = this.#limits.cpuMs - this.#cpuUsedMs;
+    void isolate.run(entry, budgetMs).then((result) => this.#charge(result));
+  }
+
+  #charge(result: EntryResult): void {
+    this.#cpuUsedMs += result.cpuMs;
+    if (this.#reportedEnd !== null) return this.#finish(this.#reportedEnd);
+    if (result.ok || this.#ending) return;
+    switch (result.failure) {
+      case "cpu_limit":
+        this.#fail({ kind: "limit", reason: "cpu time limit" });
+        break;
+      case "memory_limit":
+      case "dead":
+        this.#fail({ kind: "sandbox", reason: result.message });
+        break;
+      case "internal":
+        this.#fail({ kind: "sandbox", reason: `sandbox runtime failed: ${result.message}` });
+        break;
+    }
+  }
+
+  #armTimer(timerId: number, delayMs: number, repeat: boolean): void {
+    if (this.#ending) return;
+    const fire = () => {
+      if (this.#ending) return;
+      if (repeat) {
+        this.#timers.set(timerId, setTimeout(fire, Math.max(delayMs, MIN_INTERVAL_MS)));
+      } else {
+        this.#timers.delete(timerId);
+      }
+      this.#run({ kind: "timer", session_id: this.id, timer_id: timerId });
+    };
+    this.#timers.set(timerId, setTimeout(fire, repeat ? Math.max(delayMs, MIN_INTERVAL_MS) : delayMs));
+  }
+
+  #disarmTimer(timerId: number): void {
+    clearTimeout(this.#timers.get(timerId));
+    this.#timers.delete(timerId);
+  }
+
+  /**
+   * End the session from the host's side. The sandbox is told to forget it first, which also
+   * hands over what it still had buffered (prints made just before a loop that hit the CPU
+   * limit, say), so the log keeps them.
+   */
+  #fail(failure: SessionFailure): void {
+    if (this.#ending) return;
+    this.#stopClocks();
+    const isolate = this.#isolate;
+    if (isolate === null || isolate.dead) {
+      this.#finish({ ok: false, failure, cpuMs: 0 });
+      return;
+    }
+    void isolate
+      .run({ kind: "stop", session_id: this.id }, STOP_ENTRY_TIMEOUT_MS)
+      .then(() => this.#finish(this.#reportedEnd ?? { ok: false, failure, cpuMs: 0 }));
+  }
+
+  #finish(end: SessionEnd): void {
+    if (this.#ended) return;
+    this.#stopClocks();
+    this.#ended = true;
+    this.#isolate?.sessions.delete(this.id);
+    this.#observer.onEnd({ ...end, cpuMs: this.#cpuUsedMs });
+    this.#onDone(this);
+  }
+
+  #stopClocks(): void {
+    this.#ending = true;
+    clearTimeout(this.#wallTimer);
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+  }
+
+  #mapStack(stack: string | null): string | null {
+    if (stack === null) return null;
+    try {
+      return this.#stacks.map(stack);
+    } catch {
+      return stack;
+    }
+  }
+}
+
+function describe(error: { name: string; message: string }): string {
+  return error.message ? `${error.name}: ${error.message}` : error.name;
+}

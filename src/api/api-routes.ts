@@ -1,0 +1,137 @@
+/**
+ * The management API (`/api/*`, bearer token): deploy, and read projects, sessions, logs and
+ * events. Secret var values never leave through it.
+ */
+import Router from "@koa/router";
+import type { Limits } from "../config";
+import type { Deployer } from "../deploy/deployer";
+import { readUpload } from "../deploy/upload";
+import type { LiveDeployments } from "../deploy/live-deployments";
+import { BadRequestError, ConflictError, NotFoundError } from "../errors";
+import { requireToken } from "../http/auth";
+import { readBody } from "../http/body";
+import type { SessionManager } from "../sessions/session-manager";
+import { SECRET_PLACEHOLDER } from "../sessions/redactor";
+import type { ProjectsStore } from "../store/projects-store";
+import type { SessionState, SessionsStore } from "../store/sessions-store";
+
+const STATES: SessionState[] = ["created", "running", "completed", "error", "stopped"];
+const DEFAULT_LIST_LIMIT = 50;
+const MAX_LIST_LIMIT = 1000;
+
+export interface ApiDeps {
+  token: string;
+  limits: Limits;
+  deployer: Deployer;
+  projects: ProjectsStore;
+  sessions: SessionsStore;
+  running: SessionManager;
+  live: LiveDeployments;
+  webhookUrl: (slug: string) => string;
+}
+
+export function apiRouter(deps: ApiDeps): Router {
+  const router = new Router({ prefix: "/api" });
+  router.use(requireToken(deps.token));
+
+  router.post("/deploy", async (ctx) => {
+    const body = await readBody(ctx.req, { limitBytes: deps.limits.maxUploadBytes, what: "the upload", gzip: true });
+    const files = await readUpload(body, ctx.get("content-type") || undefined, deps.limits.maxUploadBytes);
+    ctx.status = 201;
+    ctx.body = await deps.deployer.deploy(files);
+  });
+
+  router.get("/projects", (ctx) => {
+    ctx.body = { projects: deps.projects.projects().map((p) => describeProject(deps, p.name)) };
+  });
+
+  router.get("/projects/:name", (ctx) => {
+    const name = ctx.params.name!;
+    if (deps.projects.project(name) === undefined) throw new NotFoundError(`no project named ${name}`);
+    ctx.body = { ...describeProject(deps, name), deployments: deps.projects.deploymentsOf(name) };
+  });
+
+  router.get("/sessions", (ctx) => {
+    const state = optional(ctx.query.state);
+    if (state !== undefined && !STATES.includes(state as SessionState)) {
+      throw new BadRequestError(`state must be one of ${STATES.join(", ")}`);
+    }
+    const sessions = deps.sessions.sessions({
+      project: optional(ctx.query.project),
+      state: state as SessionState | undefined,
+      limit: listLimit(ctx.query.limit),
+    });
+    ctx.body = { sessions };
+  });
+
+  router.get("/sessions/:id", (ctx) => {
+    ctx.body = sessionOr404(deps, ctx.params.id!);
+  });
+
+  router.get("/sessions/:id/log", (ctx) => {
+    const id = ctx.params.id!;
+    sessionOr404(deps, id);
+    const entries = deps.sessions.log(id).map((row) => ({ seq: row.seq, time: row.time, kind: row.kind, data: JSON.parse(row.data) as unknown }));
+    ctx.body = { session_id: id, log: entries };
+  });
+
+  router.post("/sessions/:id/stop", async (ctx) => {
+    const id = ctx.params.id!;
+    const session = sessionOr404(deps, id);
+    const stopped = await deps.running.stop(id, "stopped through the API");
+    if (!stopped) throw new ConflictError(`session ${id} is not running (it is ${session.state})`);
+    ctx.body = sessionOr404(deps, id);
+  });
+
+  router.get("/events", (ctx) => {
+    const events = deps.sessions
+      .events({ project: optional(ctx.query.project), limit: listLimit(ctx.query.limit) })
+      .map((e) => ({ ...e, data: JSON.parse(e.data) as unknown }));
+    ctx.body = { events };
+  });
+
+  return router;
+}
+
+function describeProject(deps: ApiDeps, name: string) {
+  const row = deps.projects.project(name)!;
+  const active = row.active_deployment_id === null ? undefined : deps.projects.deployment(row.active_deployment_id);
+  const slugs = deps.projects.slugs(name);
+  const manifest = active?.manifest;
+  return {
+    name,
+    active_deployment_id: row.active_deployment_id,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    vars: (manifest?.project.vars ?? []).map((v) => ({ name: v.name, value: v.secret ? SECRET_PLACEHOLDER : v.value, secret: v.secret })),
+    allow_net: manifest?.project.allow_net ?? [],
+    triggers: (manifest?.project.triggers ?? []).map((t) => ({
+      name: t.name,
+      is_sync: t.is_sync,
+      is_durable: t.is_durable,
+      call: t.call === null ? null : `${t.call.file}:${t.call.export}`,
+      webhook_url: deps.webhookUrl(slugs.get(t.name)!),
+    })),
+  };
+}
+
+function sessionOr404(deps: ApiDeps, id: string) {
+  const session = deps.sessions.session(id);
+  if (session === undefined) throw new NotFoundError(`no session ${id}`);
+  return session;
+}
+
+function optional(value: string | string[] | undefined): string | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined || text === "" ? undefined : text;
+}
+
+function listLimit(value: string | string[] | undefined): number {
+  const text = optional(value);
+  if (text === undefined) return DEFAULT_LIST_LIMIT;
+  const limit = Number(text);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
+    throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
+  }
+  return limit;
+}

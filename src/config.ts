@@ -1,0 +1,101 @@
+/**
+ * Server settings: defaults, then `ISOHOOK_*` environment variables, then `serve` flags.
+ * A value that does not parse is an error naming the setting, never silently a default.
+ */
+import path from "node:path";
+
+export interface Limits {
+  /** Webhook request body, after any Content-Encoding is removed. */
+  maxBodyBytes: number;
+  syncTimeoutMs: number;
+  sessionCpuMs: number;
+  isolateMemoryMb: number;
+  sessionTimeoutMs: number;
+  maxRunning: number;
+  maxUploadBytes: number;
+}
+
+export interface Settings {
+  host: string;
+  port: number;
+  dataDir: string;
+  /** Base of the webhook URLs the server prints and returns; `null`: the address it listens on. */
+  publicUrl: string | null;
+  /** `null`: read or create the token file in the data folder. */
+  token: string | null;
+  logLevel: string;
+  limits: Limits;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: 10 * 1024 * 1024,
+  syncTimeoutMs: 30_000,
+  sessionCpuMs: 5_000,
+  isolateMemoryMb: 128,
+  sessionTimeoutMs: 60 * 60 * 1000,
+  maxRunning: 1_000,
+  maxUploadBytes: 20 * 1024 * 1024,
+};
+
+/** Environment variable for each limit, as documented in the README. */
+export const LIMIT_VARIABLES: Record<keyof Limits, string> = {
+  maxBodyBytes: "ISOHOOK_MAX_BODY_BYTES",
+  syncTimeoutMs: "ISOHOOK_SYNC_TIMEOUT_MS",
+  sessionCpuMs: "ISOHOOK_SESSION_CPU_MS",
+  isolateMemoryMb: "ISOHOOK_ISOLATE_MEMORY_MB",
+  sessionTimeoutMs: "ISOHOOK_SESSION_TIMEOUT_MS",
+  maxRunning: "ISOHOOK_MAX_RUNNING",
+  maxUploadBytes: "ISOHOOK_MAX_UPLOAD_BYTES",
+};
+
+export type SettingsOverrides = Partial<Omit<Settings, "limits">> & { limits?: Partial<Limits> };
+
+export function loadSettings(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: SettingsOverrides = {},
+): Settings {
+  const host = overrides.host ?? env.ISOHOOK_HOST ?? "127.0.0.1";
+  const port = overrides.port ?? integer("ISOHOOK_PORT", env.ISOHOOK_PORT, 9980, 0, 65535);
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(LIMIT_VARIABLES) as (keyof Limits)[]) {
+    const name = LIMIT_VARIABLES[key];
+    limits[key] = overrides.limits?.[key] ?? integer(name, env[name], DEFAULT_LIMITS[key], 1);
+  }
+  if (limits.isolateMemoryMb < 8) throw new Error("ISOHOOK_ISOLATE_MEMORY_MB must be at least 8");
+
+  return {
+    host,
+    port,
+    dataDir: path.resolve(overrides.dataDir ?? env.ISOHOOK_DATA ?? "data"),
+    publicUrl: optionalUrl(overrides.publicUrl ?? env.ISOHOOK_PUBLIC_URL ?? null),
+    token: overrides.token ?? env.ISOHOOK_TOKEN ?? null,
+    logLevel: overrides.logLevel ?? env.ISOHOOK_LOG_LEVEL ?? "info",
+    limits,
+  };
+}
+
+/** Parse a whole number within bounds; `fallback` when the variable is unset or empty. */
+export function integer(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (text === undefined || text.trim() === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function optionalUrl(url: string | null): string | null {
+  if (url === null || url.trim() === "") return null;
+  try {
+    new URL(url);
+  } catch {
+    throw new Error(`ISOHOOK_PUBLIC_URL must be an absolute URL, got ${JSON.stringify(url)}`);
+  }
+  return url.replace(/\/+$/, "");
+}

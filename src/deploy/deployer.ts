@@ -1,0 +1,199 @@
+/**
+ * Deploying a project: validate the manifest, bundle the code, warm a sandbox for it, store
+ * it, and make it live. Any failure before the last two steps leaves everything as it was;
+ * the store and the live table change together, one project at a time.
+ */
+import { createHash } from "node:crypto";
+import type { Logger } from "pino";
+import { DeployError, type ProblemDetail } from "../errors";
+import { newId, newSlug } from "../ids";
+import type { ProjectsStore, TriggerSlug } from "../store/projects-store";
+import { bundleProject, type BundleProblem, type ProjectFiles } from "./bundle";
+import { handlerRefs, type LiveDeployments } from "./live-deployments";
+import { MANIFEST_FILE, parseManifest, type CallPositions, type Manifest } from "./manifest";
+
+export interface DeployResult {
+  project: string;
+  deployment_id: string;
+  /** False when the project was already live with exactly these files. */
+  changed: boolean;
+  triggers: { name: string; is_sync: boolean; is_durable: boolean; webhook_url: string }[];
+  warnings: string[];
+}
+
+export class Deployer {
+  readonly #projects: ProjectsStore;
+  readonly #live: LiveDeployments;
+  readonly #logger: Logger;
+  readonly #webhookUrl: (slug: string) => string;
+  /** Deploys of one project run one after another. */
+  readonly #locks = new Map<string, Promise<unknown>>();
+
+  constructor(options: {
+    projects: ProjectsStore;
+    live: LiveDeployments;
+    logger: Logger;
+    webhookUrl: (slug: string) => string;
+  }) {
+    this.#projects = options.projects;
+    this.#live = options.live;
+    this.#logger = options.logger;
+    this.#webhookUrl = options.webhookUrl;
+  }
+
+  /**
+   * Deploy `files`. With `onlyIfChanged`, a project already live with the same files is left
+   * as it is (used when the server deploys its examples at start).
+   */
+  async deploy(files: ProjectFiles, options: { onlyIfChanged?: boolean } = {}): Promise<DeployResult> {
+    const manifest = this.#manifest(files);
+    const name = manifest.project.name;
+    const previous = this.#locks.get(name) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => this.#deploy(files, manifest, options));
+    this.#locks.set(name, run);
+    try {
+      return await run;
+    } finally {
+      if (this.#locks.get(name) === run) this.#locks.delete(name);
+    }
+  }
+
+  #manifest(files: ProjectFiles): Manifest {
+    const text = files.get(MANIFEST_FILE);
+    if (text === undefined) {
+      throw new DeployError(`the project has no ${MANIFEST_FILE}`, [
+        { file: MANIFEST_FILE, line: null, column: null, message: "missing" },
+      ]);
+    }
+    const parsed = parseManifest(text.toString("utf8"));
+    if (!parsed.ok) throw new DeployError(`${MANIFEST_FILE} is not valid`, parsed.problems);
+
+    const problems = checkCalls(parsed.manifest, files, parsed.positions);
+    if (problems.length > 0) throw new DeployError(`${MANIFEST_FILE} is not valid`, problems);
+    return parsed.manifest;
+  }
+
+  async #deploy(files: ProjectFiles, manifest: Manifest, options: { onlyIfChanged?: boolean }): Promise<DeployResult> {
+    const name = manifest.project.name;
+    const sourceHash = hashFiles(files);
+    const slugs = this.#projects.slugs(name);
+    const newSlugs: TriggerSlug[] = [];
+    for (const t of manifest.project.triggers) {
+      if (slugs.has(t.name)) continue;
+      const slug = newSlug();
+      slugs.set(t.name, slug);
+      newSlugs.push({ project: name, name: t.name, slug });
+    }
+
+    const active = this.#live.deployment(name);
+    if (options.onlyIfChanged && active !== undefined) {
+      const row = this.#projects.deployment(active.id);
+      if (row?.source_hash === sourceHash) return this.#result(manifest, active.id, slugs, false);
+    }
+
+    const refs = handlerRefs(manifest);
+    const bundled = await bundleProject(files, refs);
+    if (!bundled.ok) {
+      const positions = parseManifest(files.get(MANIFEST_FILE)!.toString("utf8")).positions;
+      throw new DeployError("the project's code does not build", bundled.problems.map((p) => toDetail(p, positions)));
+    }
+
+    const id = newId("dep");
+    let live;
+    try {
+      live = await this.#live.prepare({ id, manifest, bundle: bundled.code, sourceMap: bundled.sourceMap }, slugs);
+    } catch (error) {
+      this.#logger.warn({ err: error, project: name }, "sandbox did not start for a deployment");
+      throw new DeployError(`the project's code cannot be loaded: ${(error as Error).message}`);
+    }
+    try {
+      this.#projects.saveDeployment(
+        {
+          id,
+          project: name,
+          created_at: new Date().toISOString(),
+          manifest,
+          bundle: bundled.code,
+          source_map: bundled.sourceMap,
+          source_hash: sourceHash,
+        },
+        newSlugs,
+      );
+    } catch (error) {
+      live.sandbox.close("deployment was not saved");
+      throw error;
+    }
+    this.#live.activate(live, slugs);
+    this.#logger.info({ project: name, deployment_id: id }, "deployed");
+    return this.#result(manifest, id, slugs, true);
+  }
+
+  #result(manifest: Manifest, id: string, slugs: Map<string, string>, changed: boolean): DeployResult {
+    const warnings: string[] = [];
+    if (manifest.project.triggers.some((t) => t.is_durable)) {
+      warnings.push(
+        "is_durable is recorded but not yet honoured: durable sessions run like non-durable ones " +
+          "and do not survive a restart",
+      );
+    }
+    return {
+      project: manifest.project.name,
+      deployment_id: id,
+      changed,
+      triggers: manifest.project.triggers.map((t) => ({
+        name: t.name,
+        is_sync: t.is_sync,
+        is_durable: t.is_durable,
+        webhook_url: this.#webhookUrl(slugs.get(t.name)!),
+      })),
+      warnings,
+    };
+  }
+}
+
+/** Each `call` must name a file of the project; the export is checked when bundling. */
+function checkCalls(manifest: Manifest, files: ProjectFiles, positions: CallPositions): ProblemDetail[] {
+  const problems: ProblemDetail[] = [];
+  for (const t of manifest.project.triggers) {
+    const at = positions.get(t.name);
+    if (t.filter !== null) {
+      // TODO: evaluate trigger filters (CEL) on incoming requests; until then refuse them
+      // rather than start sessions the user meant to filter out.
+      problems.push({ file: MANIFEST_FILE, line: at?.line ?? null, column: at?.column ?? null,
+        message: `trigger "${t.name}": filter is not supported yet` });
+    }
+    if (t.call === null || files.has(t.call.file)) continue;
+    problems.push({
+      file: MANIFEST_FILE,
+      line: at?.line ?? null,
+      column: at?.column ?? null,
+      message: `trigger "${t.name}": call names ${t.call.file}, which is not in the project`,
+    });
+  }
+  return problems;
+}
+
+function toDetail(problem: BundleProblem, positions: CallPositions): ProblemDetail {
+  if (problem.handler === null) {
+    return { file: problem.file, line: problem.line, column: problem.column, message: problem.message };
+  }
+  const { trigger, file, exportName } = problem.handler;
+  const at = positions.get(trigger);
+  const missing = /no matching export/i.test(problem.message);
+  return {
+    file: MANIFEST_FILE,
+    line: at?.line ?? null,
+    column: at?.column ?? null,
+    message: missing
+      ? `trigger "${trigger}": ${file} has no export named "${exportName}"`
+      : `trigger "${trigger}": ${problem.message}`,
+  };
+}
+
+function hashFiles(files: ProjectFiles): string {
+  const hash = createHash("sha256");
+  for (const name of [...files.keys()].sort()) {
+    hash.update(name).update("\0").update(files.get(name)!).update("\0");
+  }
+  return hash.digest("hex");
+}

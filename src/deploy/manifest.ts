@@ -1,0 +1,211 @@
+/**
+ * `autokitteh.yaml`: parsing and validation. Every problem is reported with the line and
+ * column of the YAML node at fault, so a user can go straight to it.
+ */
+import ms from "ms";
+import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import { z } from "zod";
+import type { ProblemDetail } from "../errors";
+
+export const MANIFEST_FILE = "autokitteh.yaml";
+
+export interface Manifest {
+  version: "v1" | "v2";
+  project: {
+    name: string;
+    vars: { name: string; value: string; secret: boolean }[];
+    allow_net: string[];
+    triggers: Trigger[];
+  };
+}
+
+export interface Trigger {
+  name: string;
+  type: "webhook";
+  is_sync: boolean;
+  is_durable: boolean;
+  /** Sync response timeout; `null` means the server's default. */
+  timeout_ms: number | null;
+  call: { file: string; export: string } | null;
+  /** Lower-case methods that start a session; empty means any. */
+  event_type: string[];
+  filter: string | null;
+}
+
+const NAME = /^[a-z0-9_-]{1,64}$/;
+const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const METHODS = ["get", "head", "post", "put", "patch", "delete", "options"];
+
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().refine((text) => parseDuration(text) !== null, {
+    message: 'must be a duration such as "500ms", "10s" or "2m"',
+  }),
+]);
+
+const triggerSchema = z.strictObject({
+  name: z.string().regex(TRIGGER_NAME, "must be 1-64 letters, digits, '_' or '-'"),
+  type: z.literal("webhook", { message: 'only "webhook" triggers are supported' }),
+  is_sync: z.boolean().optional(),
+  is_durable: z.boolean().optional(),
+  timeout: duration.optional(),
+  call: z
+    .string()
+    .regex(/^[^:]+:[A-Za-z_$][A-Za-z0-9_$]*$/, 'must be "FILE:EXPORT", for example "program.ts:on_event"')
+    .optional(),
+  event_type: z.union([z.string(), z.array(z.string())]).optional(),
+  filter: z.string().optional(),
+});
+
+const manifestSchema = z.strictObject({
+  version: z.enum(["v1", "v2"], { message: 'must be "v1" or "v2"' }),
+  project: z.strictObject({
+    name: z.string().regex(NAME, "must be 1-64 lower-case letters, digits, '_' or '-'"),
+    vars: z
+      .array(
+        z.strictObject({
+          name: z.string().regex(VAR_NAME, "must be a letter or '_' followed by letters, digits or '_'"),
+          value: z.union([z.string(), z.number(), z.boolean()]).transform(String),
+          secret: z.boolean().optional(),
+          description: z.string().optional(),
+        }),
+      )
+      .optional(),
+    allow_net: z.array(z.string().min(1)).optional(),
+    triggers: z.array(triggerSchema).optional(),
+  }),
+});
+
+export type ManifestResult = { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[] };
+
+/** Where each trigger's `call` value sits, for errors found later (a missing export, say). */
+export interface CallPositions {
+  get(triggerName: string): { line: number; column: number } | null;
+}
+
+export function parseManifest(text: string): ManifestResult & { positions: CallPositions } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const positions = callPositions(doc, lines);
+  const at = (offset: number | undefined) => {
+    if (offset === undefined) return { line: null, column: null };
+    const { line, col } = lines.linePos(offset);
+    return { line, column: col };
+  };
+
+  if (doc.errors.length > 0) {
+    const problems = doc.errors.map((e) => ({ file: MANIFEST_FILE, ...at(e.pos[0]), message: e.message }));
+    return { ok: false, problems, positions };
+  }
+  const parsed = manifestSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const where = issuePath(issue);
+      const node = nodeAt(doc, where.path, where.key);
+      return { file: MANIFEST_FILE, ...at(node?.range?.[0]), message: `${where.label}: ${issue.message}` };
+    });
+    return { ok: false, problems, positions };
+  }
+
+  const project = parsed.data.project;
+  const problems: ProblemDetail[] = [];
+  const problem = (path: (string | number)[], message: string) => {
+    problems.push({ file: MANIFEST_FILE, ...at(nodeAt(doc, path)?.range?.[0]), message });
+  };
+  const defaultDurable = parsed.data.version === "v1";
+  const triggers: Trigger[] = (project.triggers ?? []).map((t, i) => {
+    const path = ["project", "triggers", i];
+    const methods = (typeof t.event_type === "string" ? [t.event_type] : (t.event_type ?? [])).map((m) =>
+      m.toLowerCase(),
+    );
+    for (const method of methods) {
+      if (!METHODS.includes(method)) problem([...path, "event_type"], `event_type: unknown method "${method}"`);
+    }
+    if (t.is_sync && !t.call) problem(path, `trigger "${t.name}": is_sync needs a call to answer the request`);
+    const [file, exportName] = t.call ? splitCall(t.call) : [null, null];
+    return {
+      name: t.name,
+      type: "webhook",
+      is_sync: t.is_sync ?? false,
+      is_durable: t.is_durable ?? defaultDurable,
+      timeout_ms: t.timeout === undefined ? null : typeof t.timeout === "number" ? t.timeout : parseDuration(t.timeout),
+      call: file === null ? null : { file, export: exportName! },
+      event_type: methods,
+      filter: t.filter ?? null,
+    };
+  });
+  duplicates(triggers.map((t) => t.name), (name, i) =>
+    problem(["project", "triggers", i, "name"], `duplicate trigger name "${name}"`),
+  );
+  const vars = (project.vars ?? []).map((v) => ({ name: v.name, value: v.value, secret: v.secret ?? false }));
+  duplicates(vars.map((v) => v.name), (name, i) =>
+    problem(["project", "vars", i, "name"], `duplicate var name "${name}"`),
+  );
+  if (problems.length > 0) return { ok: false, problems, positions };
+
+  const manifest: Manifest = {
+    version: parsed.data.version,
+    project: { name: project.name, vars, allow_net: project.allow_net ?? [], triggers },
+  };
+  return { ok: true, manifest, positions };
+}
+
+/** "500ms", "10s", "1m", "2h": milliseconds, or `null` when it is not a positive duration. */
+export function parseDuration(text: string): number | null {
+  const value = ms(text as ms.StringValue);
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.round(value) : null;
+}
+
+function splitCall(call: string): [string, string] {
+  const colon = call.lastIndexOf(":");
+  return [call.slice(0, colon).replace(/^\.\//, ""), call.slice(colon + 1)];
+}
+
+function duplicates(names: string[], report: (name: string, index: number) => void): void {
+  const seen = new Set<string>();
+  names.forEach((name, i) => {
+    if (seen.has(name)) report(name, i);
+    seen.add(name);
+  });
+}
+
+/** The path of a zod issue, and for an unknown key the key itself, so we can point at it. */
+function issuePath(issue: z.core.$ZodIssue): { path: (string | number)[]; key: string | null; label: string } {
+  const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
+  const key = issue.code === "unrecognized_keys" ? (issue.keys[0] ?? null) : null;
+  const label = [...path, ...(key === null ? [] : [key])].join(".") || "manifest";
+  return { path, key, label };
+}
+
+/** The YAML node at `path`, or the key node named `key` inside it; the nearest parent if absent. */
+function nodeAt(doc: Document, path: (string | number)[], key: string | null = null): Node | null {
+  for (let depth = path.length; depth >= 0; depth--) {
+    const node = doc.getIn(path.slice(0, depth), true) as Node | undefined;
+    if (node === undefined || node === null) continue;
+    if (key !== null && depth === path.length && isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
+      if (pair && isScalar(pair.key)) return pair.key;
+    }
+    return node;
+  }
+  return doc.contents as Node | null;
+}
+
+function callPositions(doc: Document, lines: LineCounter): CallPositions {
+  return {
+    get(triggerName) {
+      const triggers = doc.getIn(["project", "triggers"], true);
+      if (!triggers || !("items" in (triggers as object))) return null;
+      for (const item of (triggers as { items: unknown[] }).items) {
+        if (!isMap(item) || item.get("name") !== triggerName) continue;
+        const call = item.get("call", true) as Node | undefined;
+        const offset = call?.range?.[0];
+        if (offset === undefined) return null;
+        const { line, col } = lines.linePos(offset);
+        return { line, column: col };
+      }
+      return null;
+    },
+  };
+}

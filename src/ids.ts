@@ -1,0 +1,18 @@
+/**
+ * Identifiers. Record ids are a prefix plus a ULID (time-ordered, so ids sort by creation);
+ * webhook slugs are 128 random bits in URL-safe base64, unguessable.
+ */
+import { randomBytes } from "node:crypto";
+import { monotonicFactory } from "ulid";
+
+const ulid = monotonicFactory();
+
+export type IdPrefix = "evt" | "ses" | "dep";
+
+export function newId(prefix: IdPrefix): string {
+  return `${prefix}_${ulid().toLowerCase()}`;
+}
+
+export function newSlug(): string {
+  return randomBytes(16).toString("base64url");
+}

@@ -1,0 +1,142 @@
+/**
+ * Starting and stopping an isohook server: open the database, end sessions a crash left
+ * running, bring the active deployments back to life, listen, and deploy the given folders.
+ */
+import { createServer, type RequestListener, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { createApp } from "./app";
+import type { Settings } from "./config";
+import { Deployer, type DeployResult } from "./deploy/deployer";
+import { LiveDeployments, type PoolSettings } from "./deploy/live-deployments";
+import { readProjectFolder } from "./deploy/project-folder";
+import { loadOrCreateToken } from "./http/auth";
+import { SessionManager } from "./sessions/session-manager";
+import { openDatabase } from "./store/database";
+import { ProjectsStore } from "./store/projects-store";
+import { SessionsStore } from "./store/sessions-store";
+import { WriteQueue } from "./store/write-queue";
+import os from "node:os";
+
+export interface RunningServer {
+  /** Where it listens, e.g. `http://127.0.0.1:9980`. */
+  url: string;
+  /** Base of webhook URLs (`ISOHOOK_PUBLIC_URL`, or `url`). */
+  publicUrl: string;
+  token: string;
+  /** True when the token was created by this start (show it once). */
+  tokenCreated: boolean;
+  dataDir: string;
+  /** Results of deploying the folders passed as `deployDirs`, in order. */
+  deployed: { dir: string; result?: DeployResult; error?: unknown }[];
+  deployer: Deployer;
+  close(): Promise<void>;
+}
+
+export interface ServerOptions {
+  settings: Settings;
+  logger: Logger;
+  /** Project folders to deploy once listening (unchanged ones are left as they are). */
+  deployDirs?: string[];
+  pool?: Partial<PoolSettings>;
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { settings, logger } = options;
+  const db = openDatabase(settings.dataDir);
+  const queue = new WriteQueue(db, logger);
+  const projects = new ProjectsStore(db);
+  const sessionsStore = new SessionsStore(queue);
+  const interrupted = sessionsStore.failInterrupted("the server stopped while the session was running", new Date().toISOString());
+  if (interrupted > 0) logger.warn({ sessions: interrupted }, "sessions left running by the last run were ended as errors");
+
+  const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
+  // Listening comes first (the port may be chosen by the system, and webhook URLs need it);
+  // until the deployments are back, requests get 503.
+  let handle: RequestListener = (_req, res) => {
+    res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+    res.end(JSON.stringify({ error: "the server is starting" }));
+  };
+  const http: Server = createServer((req, res) => handle(req, res));
+  await listen(http, settings.host, settings.port);
+  const address = http.address() as AddressInfo;
+  const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
+  const publicUrl = settings.publicUrl ?? url;
+  const webhookUrl = (slug: string) => `${publicUrl}/webhooks/${slug}`;
+
+  const cores = os.availableParallelism();
+  const live = new LiveDeployments({
+    limits: settings.limits,
+    pool: { minIsolates: Math.min(2, cores), maxIsolates: Math.max(2, cores), maxSessionsPerIsolate: 500, ...options.pool },
+    logger,
+    webhookUrl,
+  });
+  await restoreDeployments(projects, live, logger);
+
+  const running = new SessionManager({ store: sessionsStore, limits: settings.limits, logger });
+  const deployer = new Deployer({ projects, live, logger, webhookUrl });
+  const app = createApp({
+    api: { token, limits: settings.limits, deployer, projects, sessions: sessionsStore, running, live, webhookUrl },
+    webhooks: { live, sessions: running, store: sessionsStore, limits: settings.limits, logger },
+    logger,
+  });
+  handle = app.callback();
+
+  const deployed: RunningServer["deployed"] = [];
+  for (const dir of options.deployDirs ?? []) {
+    try {
+      const files = readProjectFolder(dir, settings.limits.maxUploadBytes);
+      deployed.push({ dir, result: await deployer.deploy(files, { onlyIfChanged: true }) });
+    } catch (error) {
+      deployed.push({ dir, error });
+    }
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    publicUrl,
+    token,
+    tokenCreated,
+    dataDir: settings.dataDir,
+    deployed,
+    deployer,
+    close: () =>
+      (closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeAllConnections();
+        live.closeAll("the server shut down while the session was running");
+        await stopped;
+        // Let the sessions' last records reach the queue before the final commit.
+        await new Promise((resolve) => setImmediate(resolve));
+        queue.flush();
+        db.close();
+      })()),
+  };
+}
+
+async function restoreDeployments(projects: ProjectsStore, live: LiveDeployments, logger: Logger): Promise<void> {
+  await Promise.all(
+    projects.activeDeployments().map(async (row) => {
+      try {
+        const prepared = await live.prepare(
+          { id: row.id, manifest: row.manifest, bundle: row.bundle, sourceMap: row.source_map },
+          projects.slugs(row.project),
+        );
+        live.activate(prepared, projects.slugs(row.project));
+      } catch (error) {
+        logger.error({ err: error, project: row.project, deployment_id: row.id }, "could not restore a deployment");
+      }
+    }),
+  );
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * The HTTP answer of a sync webhook, built from an outcome or a handler's return value.
+ *
+ * Framing headers (`Content-Length`, `Transfer-Encoding`, `Connection`, ...) are the server's
+ * to set; an outcome's values for them are dropped (and the session log says so). A body with
+ * no `Content-Type` gets `text/plain; charset=utf-8` when given as a string and
+ * `application/octet-stream` when given as bytes.
+ */
+import type { ReturnedValue } from "../../sandbox";
+
+export interface HttpAnswer {
+  status: number;
+  headers: [string, string][];
+  body: Buffer;
+  /** Header names the outcome set that the server controls; they were not sent. */
+  dropped: string[];
+}
+
+const SERVER_HEADERS = new Set([
+  "content-length",
+  "transfer-encoding",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "te",
+  "trailer",
+  "proxy-connection",
+  "isohook-event-id",
+  "isohook-session-id",
+]);
+const NO_BODY_STATUSES = new Set([204, 205, 304]);
+
+export function toAnswer(returned: ReturnedValue): HttpAnswer {
+  switch (returned.kind) {
+    case "undefined":
+      return { status: 204, headers: [], body: Buffer.alloc(0), dropped: [] };
+    case "value":
+      return {
+        status: 200,
+        headers: [["content-type", "application/json"]],
+        body: Buffer.from(returned.json, "utf8"),
+        dropped: [],
+      };
+    case "response": {
+      const { status_code, headers, body } = returned.response;
+      const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
+      const kept = headers.filter(([name]) => !SERVER_HEADERS.has(name));
+      const dropped = [...new Set(headers.filter(([name]) => SERVER_HEADERS.has(name)).map(([n]) => n))];
+      if (bytes.length > 0 && !kept.some(([name]) => name === "content-type")) {
+        kept.push(["content-type", typeof body === "string" ? "text/plain; charset=utf-8" : "application/octet-stream"]);
+      }
+      // 1xx cannot end a request; a 1xx outcome is answered as a failure of the handler.
+      if (status_code < 200) {
+        return jsonAnswer(502, { error: `the session answered with status ${status_code}, which cannot end a request` });
+      }
+      return { status: status_code, headers: kept, body: NO_BODY_STATUSES.has(status_code) ? Buffer.alloc(0) : bytes, dropped };
+    }
+  }
+}
+
+export function jsonAnswer(status: number, body: unknown): HttpAnswer {
+  return {
+    status,
+    headers: [["content-type", "application/json"]],
+    body: Buffer.from(JSON.stringify(body), "utf8"),
+    dropped: [],
+  };
+}

@@ -1,0 +1,198 @@
+/**
+ * One session, from the server's side: its row and its log in SQLite, and for a sync webhook
+ * the HTTP answer, decided by the first of: a final outcome, the handler's return value,
+ * a failure (502) or the sync timeout (504).
+ */
+import type { Logger } from "pino";
+import type { CallRecord, Outcome, SessionEnd, SessionObserver } from "../../sandbox";
+import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
+import type { Redactor } from "./redactor";
+import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
+
+/** Outcome bodies are kept in the log up to this size. */
+const MAX_LOGGED_BODY_BYTES = 64 * 1024;
+
+export interface SessionRunOptions {
+  id: string;
+  eventId: string;
+  project: string;
+  trigger: string;
+  deploymentId: string;
+  isSync: boolean;
+  isDurable: boolean;
+  syncTimeoutMs: number;
+  store: SessionsStore;
+  redactor: Redactor;
+  logger: Logger;
+  onDone: (run: SessionRun) => void;
+}
+
+type Disposition = "sent" | "intermediate" | "ignored" | "recorded";
+
+export class SessionRun implements SessionObserver {
+  readonly id: string;
+  readonly #options: SessionRunOptions;
+  readonly #logger: Logger;
+  #seq = 0;
+  #answer: ((answer: HttpAnswer) => void) | null = null;
+  #syncTimer: NodeJS.Timeout | null = null;
+  /** For a sync webhook: the HTTP answer, once decided. */
+  readonly answer: Promise<HttpAnswer> | null;
+  /** Resolves when the session has ended and its end is logged. */
+  readonly done: Promise<void>;
+  #markDone!: () => void;
+
+  constructor(options: SessionRunOptions) {
+    this.id = options.id;
+    this.#options = options;
+    this.#logger = options.logger.child({ session_id: options.id, project: options.project, trigger: options.trigger });
+    this.answer = options.isSync ? new Promise((resolve) => (this.#answer = resolve)) : null;
+    this.done = new Promise((resolve) => (this.#markDone = resolve));
+
+    const now = new Date().toISOString();
+    options.store.insertSession({
+      id: options.id,
+      project: options.project,
+      trigger: options.trigger,
+      deployment_id: options.deploymentId,
+      event_id: options.eventId,
+      state: "created",
+      is_sync: options.isSync ? 1 : 0,
+      is_durable: options.isDurable ? 1 : 0,
+      created_at: now,
+      updated_at: now,
+      ended_at: null,
+      error: null,
+      cpu_ms: null,
+    });
+    this.#log("state", { state: "created" }, now);
+  }
+
+  /** The session was handed to the sandbox. */
+  running(): void {
+    const now = new Date().toISOString();
+    this.#options.store.setState(this.id, "running", now);
+    this.#log("state", { state: "running" }, now);
+    if (this.#answer !== null) {
+      const timeoutMs = this.#options.syncTimeoutMs;
+      this.#syncTimer = setTimeout(() => {
+        this.#note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
+        this.#decide(jsonAnswer(504, { error: `the session did not respond within ${timeoutMs} ms`, session_id: this.id }));
+      }, timeoutMs);
+    }
+  }
+
+  /**
+   * The caller of a sync webhook hung up before its answer; the session runs on, and its
+   * outcomes from now on are logged as ignored.
+   */
+  clientGone(): void {
+    if (this.#answer === null) return;
+    this.#note("the client disconnected before the response; the session runs on");
+    this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
+  }
+
+  onCall(record: CallRecord): void {
+    const redact = this.#options.redactor;
+    switch (record.binding) {
+      case "print": {
+        const [level, text] = record.args;
+        const clean = redact.text(text);
+        this.#log("print", { level, text: clean });
+        this.#logger.info({ level }, clean);
+        break;
+      }
+      case "http_outcome":
+        this.#outcome(record.args[0]);
+        break;
+      default:
+        this.#log("call", redact.value({ binding: record.binding, args: record.args, result: record.result }));
+    }
+  }
+
+  onEnd(end: SessionEnd): void {
+    const now = new Date().toISOString();
+    let state: SessionState;
+    let reason: string | null = null;
+    if (end.ok) {
+      state = "completed";
+      if (end.droppedTimers > 0) {
+        this.#note(`${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`);
+      }
+      if (this.#answer !== null) {
+        this.#note(`answered with the handler's return value (${end.returned.kind})`);
+        this.#decide(toAnswer(end.returned));
+      }
+    } else {
+      const { failure } = end;
+      state = failure.kind === "stopped" ? "stopped" : "error";
+      reason = this.#options.redactor.text(failure.reason);
+      const error = failure.error ?? { name: errorName(failure.kind), message: reason, stack: null };
+      this.#log("error", this.#options.redactor.value(error), now);
+      this.#decide(
+        jsonAnswer(502, {
+          error: failure.kind === "stopped" ? "the session was stopped before it responded" : "the session failed before it responded",
+          session_id: this.id,
+        }),
+      );
+    }
+    this.#options.store.endSession(this.id, state, now, reason, Math.round(end.cpuMs * 1000) / 1000);
+    this.#log("state", reason === null ? { state } : { state, reason }, now);
+    this.#logger.debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");
+    this.#options.onDone(this);
+    this.#markDone();
+  }
+
+  #outcome(outcome: Outcome): void {
+    let disposition: Disposition;
+    if (outcome.more) disposition = "intermediate";
+    else if (this.#answer === null) disposition = this.#options.isSync ? "ignored" : "recorded";
+    else disposition = "sent";
+
+    this.#log("outcome", { ...loggedOutcome(outcome, this.#options.redactor), disposition });
+    if (disposition === "sent") {
+      const answer = toAnswer({ kind: "response", response: outcome });
+      for (const dropped of answer.dropped) {
+        this.#note(`header ${dropped} is set by the server; the outcome's value was not sent`);
+      }
+      this.#decide(answer);
+    }
+  }
+
+  #decide(answer: HttpAnswer): void {
+    const resolve = this.#answer;
+    if (resolve === null) return;
+    this.#answer = null;
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
+    resolve(answer);
+  }
+
+  #note(message: string): void {
+    this.#log("note", { message });
+  }
+
+  #log(kind: LogKind, data: unknown, time = new Date().toISOString()): void {
+    this.#options.store.appendLog({ session_id: this.id, seq: this.#seq++, time, kind, data: JSON.stringify(data) });
+  }
+}
+
+function loggedOutcome(outcome: Outcome, redactor: Redactor) {
+  const bytes = typeof outcome.body === "string" ? Buffer.from(outcome.body, "utf8") : Buffer.from(outcome.body);
+  const shown = bytes.subarray(0, MAX_LOGGED_BODY_BYTES);
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(shown);
+  const isText = Buffer.from(text, "utf8").equals(shown);
+  return {
+    status_code: outcome.status_code,
+    headers: redactor.value(outcome.headers),
+    body: isText ? redactor.text(text) : shown.toString("base64"),
+    ...(isText ? {} : { body_encoding: "base64" }),
+    ...(bytes.length > shown.length ? { body_bytes: bytes.length, body_truncated: true } : {}),
+    more: outcome.more,
+  };
+}
+
+function errorName(kind: string): string {
+  if (kind === "limit") return "LimitError";
+  if (kind === "stopped") return "StoppedError";
+  return "SandboxError";
+}

@@ -1,0 +1,75 @@
+/**
+ * The SQLite schema. It is part of the product's contract (users query it directly), so it is
+ * documented in the README; change both together, and add a migration for existing files.
+ */
+
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA_V1 = `
+CREATE TABLE projects (
+  name                  TEXT PRIMARY KEY,
+  active_deployment_id  TEXT,
+  created_at            TEXT NOT NULL,
+  updated_at            TEXT NOT NULL
+);
+
+CREATE TABLE deployments (
+  id          TEXT PRIMARY KEY,
+  project     TEXT NOT NULL REFERENCES projects(name),
+  created_at  TEXT NOT NULL,
+  manifest    TEXT NOT NULL,
+  bundle      TEXT NOT NULL,
+  source_map  TEXT NOT NULL,
+  source_hash TEXT NOT NULL
+);
+CREATE INDEX deployments_by_project ON deployments(project, created_at);
+
+CREATE TABLE triggers (
+  project     TEXT NOT NULL REFERENCES projects(name),
+  name        TEXT NOT NULL,
+  slug        TEXT NOT NULL UNIQUE,
+  created_at  TEXT NOT NULL,
+  PRIMARY KEY (project, name)
+);
+
+CREATE TABLE events (
+  id             TEXT PRIMARY KEY,
+  project        TEXT NOT NULL,
+  trigger        TEXT NOT NULL,
+  deployment_id  TEXT NOT NULL,
+  created_at     TEXT NOT NULL,
+  event_type     TEXT NOT NULL,
+  data           TEXT NOT NULL,
+  body           BLOB NOT NULL
+);
+CREATE INDEX events_by_project ON events(project, created_at);
+
+CREATE TABLE sessions (
+  id             TEXT PRIMARY KEY,
+  project        TEXT NOT NULL,
+  trigger        TEXT NOT NULL,
+  deployment_id  TEXT NOT NULL,
+  event_id       TEXT NOT NULL,
+  state          TEXT NOT NULL
+                 CHECK (state IN ('created', 'running', 'completed', 'error', 'stopped')),
+  is_sync        INTEGER NOT NULL,
+  is_durable     INTEGER NOT NULL,
+  created_at     TEXT NOT NULL,
+  updated_at     TEXT NOT NULL,
+  ended_at       TEXT,
+  error          TEXT,
+  cpu_ms         REAL
+);
+CREATE INDEX sessions_by_created ON sessions(created_at);
+CREATE INDEX sessions_by_project ON sessions(project, created_at);
+CREATE INDEX sessions_by_state ON sessions(state);
+
+CREATE TABLE session_log (
+  session_id  TEXT NOT NULL,
+  seq         INTEGER NOT NULL,
+  time        TEXT NOT NULL,
+  kind        TEXT NOT NULL,
+  data        TEXT NOT NULL,
+  PRIMARY KEY (session_id, seq)
+) WITHOUT ROWID;
+`;

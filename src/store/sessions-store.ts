@@ -1,0 +1,175 @@
+/**
+ * Events, sessions and session logs: the hot path. Writes go through the `WriteQueue`, so many
+ * sessions share one transaction; reads flush it first, so they see every write made so far.
+ */
+import type { Statement } from "better-sqlite3";
+import type { WriteQueue } from "./write-queue";
+
+export type SessionState = "created" | "running" | "completed" | "error" | "stopped";
+
+/** Kinds of session log entries; the README documents each one's `data`. */
+export type LogKind = "state" | "print" | "outcome" | "call" | "error" | "note";
+
+export interface EventRow {
+  id: string;
+  project: string;
+  trigger: string;
+  deployment_id: string;
+  created_at: string;
+  event_type: string;
+  /** JSON: method, raw_url, url, headers (the body is in `body`). */
+  data: string;
+  body: Buffer;
+}
+
+export interface SessionRow {
+  id: string;
+  project: string;
+  trigger: string;
+  deployment_id: string;
+  event_id: string;
+  state: SessionState;
+  is_sync: number;
+  is_durable: number;
+  created_at: string;
+  updated_at: string;
+  ended_at: string | null;
+  error: string | null;
+  cpu_ms: number | null;
+}
+
+export interface LogRow {
+  session_id: string;
+  seq: number;
+  time: string;
+  kind: LogKind;
+  data: string;
+}
+
+export interface SessionFilter {
+  project?: string;
+  state?: SessionState;
+  limit: number;
+}
+
+export class SessionsStore {
+  readonly #queue: WriteQueue;
+  readonly #insertEvent: Statement;
+  readonly #insertSession: Statement;
+  readonly #updateState: Statement;
+  readonly #endSession: Statement;
+  readonly #insertLog: Statement;
+
+  constructor(queue: WriteQueue) {
+    this.#queue = queue;
+    const db = queue.db;
+    this.#insertEvent = db.prepare(
+      `INSERT INTO events (id, project, trigger, deployment_id, created_at, event_type, data, body)
+       VALUES (@id, @project, @trigger, @deployment_id, @created_at, @event_type, @data, @body)`,
+    );
+    this.#insertSession = db.prepare(
+      `INSERT INTO sessions (id, project, trigger, deployment_id, event_id, state, is_sync, is_durable,
+                             created_at, updated_at, ended_at, error, cpu_ms)
+       VALUES (@id, @project, @trigger, @deployment_id, @event_id, @state, @is_sync, @is_durable,
+               @created_at, @updated_at, @ended_at, @error, @cpu_ms)`,
+    );
+    this.#updateState = db.prepare("UPDATE sessions SET state = ?, updated_at = ? WHERE id = ?");
+    this.#endSession = db.prepare(
+      "UPDATE sessions SET state = ?, updated_at = ?, ended_at = ?, error = ?, cpu_ms = ? WHERE id = ?",
+    );
+    this.#insertLog = db.prepare(
+      "INSERT INTO session_log (session_id, seq, time, kind, data) VALUES (?, ?, ?, ?, ?)",
+    );
+  }
+
+  insertEvent(row: EventRow): void {
+    this.#queue.push(() => this.#insertEvent.run(row));
+  }
+
+  insertSession(row: SessionRow): void {
+    this.#queue.push(() => this.#insertSession.run(row));
+  }
+
+  setState(id: string, state: SessionState, time: string): void {
+    this.#queue.push(() => this.#updateState.run(state, time, id));
+  }
+
+  endSession(id: string, state: SessionState, time: string, error: string | null, cpuMs: number): void {
+    this.#queue.push(() => this.#endSession.run(state, time, time, error, cpuMs, id));
+  }
+
+  appendLog(row: LogRow): void {
+    this.#queue.push(() => this.#insertLog.run(row.session_id, row.seq, row.time, row.kind, row.data));
+  }
+
+  /** Resolves once every write queued so far is committed. */
+  commit(): Promise<void> {
+    return this.#queue.commit();
+  }
+
+  session(id: string): SessionRow | undefined {
+    this.#queue.flush();
+    return this.#queue.db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?").get(id);
+  }
+
+  sessions(filter: SessionFilter): SessionRow[] {
+    this.#queue.flush();
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.project !== undefined) {
+      where.push("project = ?");
+      params.push(filter.project);
+    }
+    if (filter.state !== undefined) {
+      where.push("state = ?");
+      params.push(filter.state);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    return this.#queue.db
+      .prepare<(string | number)[], SessionRow>(
+        `SELECT * FROM sessions ${clause} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      )
+      .all(...params, filter.limit);
+  }
+
+  log(sessionId: string): LogRow[] {
+    this.#queue.flush();
+    return this.#queue.db
+      .prepare<[string], LogRow>("SELECT * FROM session_log WHERE session_id = ? ORDER BY seq")
+      .all(sessionId);
+  }
+
+  events(filter: { project?: string; limit: number }): Omit<EventRow, "body">[] {
+    this.#queue.flush();
+    const clause = filter.project === undefined ? "" : "WHERE project = ?";
+    const params = filter.project === undefined ? [] : [filter.project];
+    return this.#queue.db
+      .prepare<(string | number)[], Omit<EventRow, "body">>(
+        `SELECT id, project, trigger, deployment_id, created_at, event_type, data FROM events ${clause}
+         ORDER BY created_at DESC, id DESC LIMIT ?`,
+      )
+      .all(...params, filter.limit);
+  }
+
+  /**
+   * After a crash or restart: sessions that were `created` or `running` cannot go on (their
+   * isolates are gone); end them as `error`, with the reason in their log.
+   */
+  failInterrupted(reason: string, time: string): number {
+    const db = this.#queue.db;
+    return db.transaction(() => {
+      const rows = db
+        .prepare<[], { id: string; next: number }>(
+          `SELECT s.id, COALESCE((SELECT MAX(seq) FROM session_log l WHERE l.session_id = s.id), -1) + 1 AS next
+           FROM sessions s WHERE s.state IN ('created', 'running')`,
+        )
+        .all();
+      for (const row of rows) {
+        this.#insertLog.run(row.id, row.next, time, "error", JSON.stringify({ name: "Error", message: reason, stack: null }));
+        this.#insertLog.run(row.id, row.next + 1, time, "state", JSON.stringify({ state: "error", reason }));
+        this.#endSession.run("error", time, time, reason, null, row.id);
+      }
+      return rows.length;
+    })();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Grouping writes into few transactions. Writes queued while the event loop is busy are
+ * committed together at the end of the current turn (`setImmediate`), so under load many
+ * sessions share one commit, and when idle a write is committed at once.
+ *
+ * `commit()` resolves once everything queued before it is on disk (as durable as
+ * `synchronous=NORMAL` makes it): an async webhook answers 202 only after that.
+ */
+import type { Logger } from "pino";
+import type { Db } from "./database";
+
+type Write = () => void;
+
+export class WriteQueue {
+  readonly #db: Db;
+  readonly #logger: Logger;
+  #writes: Write[] = [];
+  #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
+  #scheduled: NodeJS.Immediate | null = null;
+  readonly #runAll: (writes: Write[]) => void;
+
+  constructor(db: Db, logger: Logger) {
+    this.#db = db;
+    this.#logger = logger;
+    this.#runAll = db.transaction((writes: Write[]) => {
+      for (const write of writes) {
+        // A failed statement undoes only itself; the others in the batch still commit.
+        try {
+          write();
+        } catch (error) {
+          this.#logger.error({ err: error }, "a database write failed");
+        }
+      }
+    });
+  }
+
+  push(write: Write): void {
+    this.#writes.push(write);
+    this.#scheduled ??= setImmediate(() => this.flush());
+  }
+
+  /** Resolves when everything queued so far is committed; rejects if that commit failed. */
+  commit(): Promise<void> {
+    if (this.#writes.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
+  }
+
+  /** Commit now; used before reads that must see every write, and at shutdown. */
+  flush(): void {
+    if (this.#scheduled !== null) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = null;
+    }
+    if (this.#writes.length === 0) return;
+    const writes = this.#writes;
+    const waiters = this.#waiters;
+    this.#writes = [];
+    this.#waiters = [];
+    try {
+      this.#runAll(writes);
+    } catch (error) {
+      this.#logger.error({ err: error, writes: writes.length }, "a batch of database writes failed");
+      for (const waiter of waiters) waiter.reject(error);
+      return;
+    }
+    for (const waiter of waiters) waiter.resolve();
+  }
+
+  get db(): Db {
+    return this.#db;
+  }
+}

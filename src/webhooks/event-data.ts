@@ -1,0 +1,66 @@
+/**
+ * The `event.data` of a webhook request (SPEC §2): method and URL as received, query and
+ * headers as name → value (repeated ones joined with ", "), and the body byte-exact.
+ */
+import type { IncomingMessage } from "node:http";
+import type { WireEventData } from "../../sandbox";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const FORM_TYPE = "application/x-www-form-urlencoded";
+
+export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: string): WireEventData {
+  const rawUrl = req.url ?? "/";
+  const queryStart = rawUrl.indexOf("?");
+  const rawPath = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
+  const queryText = queryStart === -1 ? "" : rawUrl.slice(queryStart + 1);
+  const headers = joinPairs(pairsOf(req.rawHeaders));
+  const text = decodeUtf8(body);
+  const isForm = (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === FORM_TYPE;
+
+  return {
+    method: req.method ?? "GET",
+    raw_url: rawUrl,
+    url: {
+      path: decodePath(rawPath),
+      query: joinPairs(new URLSearchParams(queryText)),
+      path_suffix: decodePath(pathSuffix),
+    },
+    headers,
+    body: {
+      bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+      text,
+      form: isForm && text !== null ? joinPairs(new URLSearchParams(text)) : null,
+    },
+  };
+}
+
+/** Name → value, repeated names joined with ", ", in the order received. */
+function joinPairs(pairs: Iterable<[string, string]>): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [name, value] of pairs) {
+    out[name] = name in out ? `${out[name]}, ${value}` : value;
+  }
+  return { ...out };
+}
+
+function* pairsOf(rawHeaders: string[]): Generator<[string, string]> {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    yield [rawHeaders[i]!.toLowerCase(), rawHeaders[i + 1]!];
+  }
+}
+
+function decodeUtf8(body: Buffer): string | null {
+  try {
+    return utf8.decode(body);
+  } catch {
+    return null;
+  }
+}
+
+function decodePath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * `ANY /webhooks/<slug>[/<path_suffix...>]`: the hot path.
+ *
+ * Refusals come first and store nothing (404 unknown slug, 415 encoding, 413 size, 429 too
+ * many sessions). Then the event is stored; a trigger without `call`, or whose `event_type`
+ * does not match, answers 202. Otherwise a session starts: async triggers answer 202 once the
+ * event and session rows are committed, sync triggers answer with what the session decides.
+ */
+import type { Context, Middleware } from "koa";
+import type { ServerResponse } from "node:http";
+import type { Logger } from "pino";
+import type { Limits } from "../config";
+import type { LiveDeployments } from "../deploy/live-deployments";
+import { IsohookError, NotFoundError, TooManySessionsError } from "../errors";
+import { ClientGoneError, readBody } from "../http/body";
+import { newId } from "../ids";
+import type { HttpAnswer } from "../sessions/answer";
+import type { SessionManager } from "../sessions/session-manager";
+import type { SessionsStore } from "../store/sessions-store";
+import { toEventData } from "./event-data";
+
+const PREFIX = "/webhooks/";
+const RETRY_AFTER_SECONDS = 1;
+
+export interface WebhookDeps {
+  live: LiveDeployments;
+  sessions: SessionManager;
+  store: SessionsStore;
+  limits: Limits;
+  logger: Logger;
+}
+
+export function webhookRoute(deps: WebhookDeps): Middleware {
+  return async (ctx, next) => {
+    const rawPath = (ctx.req.url ?? "").split("?")[0]!;
+    if (!rawPath.startsWith(PREFIX)) return next();
+    ctx.respond = false;
+    try {
+      await handle(ctx, rawPath.slice(PREFIX.length), deps);
+    } catch (error) {
+      if (error instanceof ClientGoneError) return void ctx.res.destroy();
+      const known = error instanceof IsohookError;
+      if (!known) deps.logger.error({ err: error }, "webhook request failed");
+      const status = known ? error.status : 500;
+      const headers: [string, string][] = [];
+      if (error instanceof TooManySessionsError) headers.push(["retry-after", String(error.retryAfterSeconds)]);
+      const message = known && error.expose ? error.message : "internal error";
+      send(ctx.res, { status, headers: [["content-type", "application/json"], ...headers], body: Buffer.from(JSON.stringify({ error: message })), dropped: [] });
+    }
+  };
+}
+
+async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<void> {
+  const slash = rest.indexOf("/");
+  const slug = slash === -1 ? rest : rest.slice(0, slash);
+  const pathSuffix = slash === -1 ? "" : rest.slice(slash + 1);
+  const live = deps.live.trigger(slug);
+  if (live === undefined) throw new NotFoundError("no webhook at this address");
+
+  const body = await readBody(ctx.req, { limitBytes: deps.limits.maxBodyBytes, what: "the request body", gzip: true });
+  const { trigger, deployment } = live;
+  const startsSession =
+    trigger.call !== null && (trigger.event_type.length === 0 || trigger.event_type.includes(ctx.method.toLowerCase()));
+  if (startsSession && deps.sessions.atCapacity) {
+    throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
+  }
+
+  const data = toEventData(ctx.req, body, pathSuffix);
+  const eventId = newId("evt");
+  const { body: _omitted, ...described } = data;
+  deps.store.insertEvent({
+    id: eventId,
+    project: deployment.project,
+    trigger: trigger.name,
+    deployment_id: deployment.id,
+    created_at: new Date().toISOString(),
+    event_type: data.method.toLowerCase(),
+    data: JSON.stringify(described),
+    body,
+  });
+
+  if (!startsSession) {
+    await deps.store.commit();
+    return send(ctx.res, accepted([["isohook-event-id", eventId]]));
+  }
+
+  const run = deps.sessions.start(live, { id: eventId, data });
+  const ids: [string, string][] = [["isohook-event-id", eventId], ["isohook-session-id", run.id]];
+  if (run.answer === null) {
+    await deps.store.commit();
+    return send(ctx.res, accepted(ids));
+  }
+
+  const onClose = () => {
+    if (!ctx.res.writableEnded) run.clientGone();
+  };
+  ctx.res.once("close", onClose);
+  const answer = await run.answer;
+  if (ctx.res.destroyed) return;
+  ctx.res.off("close", onClose);
+  send(ctx.res, { ...answer, headers: [...answer.headers, ...ids] });
+}
+
+function accepted(headers: [string, string][]): HttpAnswer {
+  return { status: 202, headers, body: Buffer.alloc(0), dropped: [] };
+}
+
+/** Write the answer as it is: status, headers in order, body bytes. */
+function send(res: ServerResponse, answer: HttpAnswer): void {
+  if (res.headersSent || res.destroyed) return;
+  const flat: string[] = [];
+  for (const [name, value] of answer.headers) flat.push(name, value);
+  if (answer.status !== 204 && answer.status !== 304) flat.push("content-length", String(answer.body.length));
+  res.writeHead(answer.status, flat);
+  res.end(answer.body);
+}
