@@ -20,7 +20,14 @@ export function toSandboxError(thrown: unknown): SandboxError {
       stack: stack === "" ? null : clip(stack, MAX_STACK_CHARS),
     };
   }
-  return { name: "Error", message: clip(safeString(() => String(thrown), "?"), MAX_MESSAGE_CHARS), stack: null };
+  return {
+    name: "Error",
+    message: clip(
+      safeString(() => String(thrown), "?"),
+      MAX_MESSAGE_CHARS,
+    ),
+    stack: null,
+  };
 }
 
 function safeString(read: () => unknown, fallback: string): string {

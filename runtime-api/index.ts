@@ -9,7 +9,13 @@
  * the top level of the user's files anew and returns fresh module state.
  */
 import "ses";
-import type { Entry, RecordBatch, SandboxConfig, SessionResult, WireEvent } from "../sandbox/protocol";
+import type {
+  Entry,
+  RecordBatch,
+  SandboxConfig,
+  SessionResult,
+  WireEvent,
+} from "../sandbox/protocol";
 import { createAutokitteh, type AutokittehModule } from "./autokitteh";
 import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
@@ -149,7 +155,10 @@ function returned(value: unknown): SessionResult {
       const { status, headers, body } = Response.parts(value);
       return {
         ok: true,
-        returned: { kind: "response", response: { status_code: status, headers, body, more: false } },
+        returned: {
+          kind: "response",
+          response: { status_code: status, headers, body, more: false },
+        },
       };
     }
     const json = JSON.stringify(value);

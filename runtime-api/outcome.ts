@@ -38,7 +38,9 @@ export function toOutcome(options: unknown): Outcome {
   const more = source.more ?? false;
 
   if (typeof statusCode !== "number" || !Number.isInteger(statusCode)) {
-    throw new TypeError(`http_outcome: status_code must be an integer, got ${describe(statusCode)}`);
+    throw new TypeError(
+      `http_outcome: status_code must be an integer, got ${describe(statusCode)}`,
+    );
   }
   if (statusCode < 100 || statusCode > 599) {
     throw new TypeError(`http_outcome: status_code must be between 100 and 599, got ${statusCode}`);
@@ -87,7 +89,8 @@ export function toHeaderList(headers: unknown): [string, string][] {
     throw new TypeError(`http_outcome: headers must be an object, got ${describe(headers)}`);
   }
   // Arrays of pairs, and iterables of pairs such as `Headers` or `Map`, keep their order.
-  const iterable = isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function";
+  const iterable =
+    isArray(headers) || typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function";
   const entries: [unknown, unknown][] = iterable
     ? Array.from(headers as Iterable<unknown>, toPair)
     : Object.entries(headers);
@@ -131,6 +134,7 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  if (typeof value === "string") return jsonStringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
+  if (typeof value === "string")
+    return jsonStringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
   return `${typeof value} ${String(value)}`;
 }

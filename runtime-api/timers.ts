@@ -27,7 +27,12 @@ export function createTimers(registry: SessionRegistry, maxPerSession: number): 
     }
     const delayMs = clampDelay(delay);
     const id = nextId++;
-    session.timers.set(id, { callback: callback as (...a: unknown[]) => void, args, repeat, delayMs });
+    session.timers.set(id, {
+      callback: callback as (...a: unknown[]) => void,
+      args,
+      repeat,
+      delayMs,
+    });
     registry.recordCall(session, "set_timer", [delayMs, repeat], id);
     return id;
   }

@@ -10,7 +10,12 @@
 import type { Logger } from "pino";
 import { SandboxIsolate, type IsolateEvents } from "./isolate";
 import type { RecordBatch, SandboxConfig } from "./protocol";
-import { SandboxSession, type SessionLimits, type SessionObserver, type StartRequest } from "./session";
+import {
+  SandboxSession,
+  type SessionLimits,
+  type SessionObserver,
+  type StartRequest,
+} from "./session";
 import { StackMapper } from "./stack-map";
 
 export interface DeploymentSandboxOptions {
@@ -172,7 +177,9 @@ export class DeploymentSandbox {
     this.#isolates.delete(isolate);
     if (!this.#closed) this.#logger.warn({ isolate: isolate.id, reason, culprit }, "isolate died");
     for (const id of [...isolate.sessions]) {
-      this.#sessions.get(id)?.lost(`${reason} (while running session ${culprit ?? "unknown"})`, id === culprit);
+      this.#sessions
+        .get(id)
+        ?.lost(`${reason} (while running session ${culprit ?? "unknown"})`, id === culprit);
     }
     if (!this.#closed && this.#isolates.size + this.#creating < this.#options.limits.minIsolates) {
       this.#grow();

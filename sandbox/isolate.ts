@@ -82,10 +82,13 @@ export class SandboxIsolate {
       const factory = await bundle.run(context, { reference: true, timeout: 1000 });
       bundle.release();
 
-      let self: SandboxIsolate | undefined;
-      const pending: RecordBatch[] = [];
+      // Batches can only come once the runtime runs user code, after `self` is set; the
+      // holder exists because the callback must be made before the isolate object is.
+      const holder: { self?: SandboxIsolate } = {};
       const emit = new ivm.Callback(
-        (batch: RecordBatch) => (self ? self.#receive(batch) : pending.push(batch)),
+        (batch: RecordBatch) => {
+          if (holder.self !== undefined) holder.self.#receive(batch);
+        },
         { ignored: true },
       );
       const dispatch = (await context.evalClosure(
@@ -96,9 +99,8 @@ export class SandboxIsolate {
       factory.release();
       if (dispatch.typeof !== "function") throw new Error("the runtime did not set up");
 
-      self = new SandboxIsolate(isolate, dispatch, options);
-      for (const batch of pending) self.#receive(batch);
-      return self;
+      holder.self = new SandboxIsolate(isolate, dispatch, options);
+      return holder.self;
     } catch (error) {
       if (!isolate.isDisposed) isolate.dispose();
       throw error;
@@ -158,7 +160,8 @@ export class SandboxIsolate {
 
   async #execute({ entry, timeoutMs }: QueuedEntry): Promise<EntryResult> {
     const cpuBefore = this.#isolate.cpuTime;
-    const cpuSince = () => (this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6);
+    const cpuSince = () =>
+      this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
     try {
       await this.#dispatch.apply(undefined, [entry], {
         arguments: { copy: true },

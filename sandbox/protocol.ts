@@ -58,14 +58,11 @@ export interface RecordBatch {
 }
 
 export type SessionResult =
-  | { ok: true; returned: ReturnedValue }
-  | { ok: false; error: SandboxError };
+  { ok: true; returned: ReturnedValue } | { ok: false; error: SandboxError };
 
 /** What the handler returned, turned into a response for a sync webhook without outcome. */
 export type ReturnedValue =
-  | { kind: "undefined" }
-  | { kind: "value"; json: string }
-  | { kind: "response"; response: Outcome };
+  { kind: "undefined" } | { kind: "value"; json: string } | { kind: "response"; response: Outcome };
 
 export interface SandboxError {
   name: string;

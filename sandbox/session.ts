@@ -9,6 +9,7 @@ import type { StackMapper } from "./stack-map";
 export interface SessionLimits {
   cpuMs: number;
   wallMs: number;
+  memoryLimitMb: number;
 }
 
 /** What the server hears about a session. */
@@ -35,7 +36,10 @@ export interface SessionFailure {
    * - `sandbox`: the isolate it ran in failed (another session exhausted it, or a bug).
    */
   kind: "error" | "limit" | "stopped" | "sandbox";
+  /** Short and stable: "cpu time limit", "memory limit", "timeout", or the error's first line. */
   reason: string;
+  /** A sentence for the log saying what happened. */
+  detail?: string;
   /** For `error`: the user's error, its stack mapped to their files. */
   error?: { name: string; message: string; stack: string | null };
 }
@@ -82,7 +86,12 @@ export class SandboxSession {
     this.#stacks = options.stacks;
     this.#onDone = options.onDone;
     this.#wallTimer = setTimeout(
-      () => this.#fail({ kind: "limit", reason: "timeout" }),
+      () =>
+        this.#fail({
+          kind: "limit",
+          reason: "timeout",
+          detail: `the session ran longer than ${options.limits.wallMs} ms`,
+        }),
       options.limits.wallMs,
     );
   }
@@ -111,7 +120,15 @@ export class SandboxSession {
 
   /** The isolate holding this session died; `culprit` when this session exhausted it. */
   lost(reason: string, culprit: boolean): void {
-    this.#fail(culprit ? { kind: "limit", reason: "memory limit" } : { kind: "sandbox", reason });
+    this.#fail(
+      culprit
+        ? {
+            kind: "limit",
+            reason: "memory limit",
+            detail: `the isolate ran out of memory (limit ${this.#limits.memoryLimitMb} MiB)`,
+          }
+        : { kind: "sandbox", reason },
+    );
   }
 
   /** One record the sandbox made for this session. */
@@ -120,10 +137,19 @@ export class SandboxSession {
     if (record.type === "end") {
       const { result } = record;
       if (result.ok) {
-        this.#reportedEnd = { ok: true, returned: result.returned, droppedTimers: record.dropped_timers, cpuMs: 0 };
+        this.#reportedEnd = {
+          ok: true,
+          returned: result.returned,
+          droppedTimers: record.dropped_timers,
+          cpuMs: 0,
+        };
       } else {
         const error = { ...result.error, stack: this.#mapStack(result.error.stack) };
-        this.#reportedEnd = { ok: false, failure: { kind: "error", reason: describe(error), error }, cpuMs: 0 };
+        this.#reportedEnd = {
+          ok: false,
+          failure: { kind: "error", reason: describe(error), error },
+          cpuMs: 0,
+        };
       }
       this.#stopClocks();
       return;
@@ -146,7 +172,11 @@ export class SandboxSession {
     if (result.ok || this.#ending) return;
     switch (result.failure) {
       case "cpu_limit":
-        this.#fail({ kind: "limit", reason: "cpu time limit" });
+        this.#fail({
+          kind: "limit",
+          reason: "cpu time limit",
+          detail: `the session used more than ${this.#limits.cpuMs} ms of CPU time`,
+        });
         break;
       case "memory_limit":
       case "dead":
@@ -169,7 +199,10 @@ export class SandboxSession {
       }
       this.#run({ kind: "timer", session_id: this.id, timer_id: timerId });
     };
-    this.#timers.set(timerId, setTimeout(fire, repeat ? Math.max(delayMs, MIN_INTERVAL_MS) : delayMs));
+    this.#timers.set(
+      timerId,
+      setTimeout(fire, repeat ? Math.max(delayMs, MIN_INTERVAL_MS) : delayMs),
+    );
   }
 
   #disarmTimer(timerId: number): void {

@@ -40,7 +40,8 @@ function jsonErrors(logger: Logger): Middleware {
           code: error.code,
           ...(error instanceof DeployError ? { details: error.details } : {}),
         };
-        if (error instanceof TooManySessionsError) ctx.set("Retry-After", String(error.retryAfterSeconds));
+        if (error instanceof TooManySessionsError)
+          ctx.set("Retry-After", String(error.retryAfterSeconds));
         if (!error.expose) logger.error({ err: error }, "request failed");
         return;
       }

@@ -68,7 +68,7 @@ export function loadSettings(
     port,
     dataDir: path.resolve(overrides.dataDir ?? env.ISOHOOK_DATA ?? "data"),
     publicUrl: optionalUrl(overrides.publicUrl ?? env.ISOHOOK_PUBLIC_URL ?? null),
-    token: overrides.token ?? env.ISOHOOK_TOKEN ?? null,
+    token: overrides.token || env.ISOHOOK_TOKEN || null,
     logLevel: overrides.logLevel ?? env.ISOHOOK_LOG_LEVEL ?? "info",
     limits,
   };
@@ -85,7 +85,9 @@ export function integer(
   if (text === undefined || text.trim() === "") return fallback;
   const value = Number(text);
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new Error(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+    throw new Error(
+      `${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`,
+    );
   }
   return value;
 }

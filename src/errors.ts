@@ -16,7 +16,12 @@ export class IsohookError extends Error {
   readonly status: number;
   readonly expose: boolean;
 
-  constructor(code: string, status: number, message: string, options: { expose?: boolean; cause?: unknown } = {}) {
+  constructor(
+    code: string,
+    status: number,
+    message: string,
+    options: { expose?: boolean; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
@@ -70,7 +75,11 @@ export class PayloadTooLargeError extends IsohookError {
 
 export class UnsupportedEncodingError extends IsohookError {
   constructor(encoding: string) {
-    super("unsupported_encoding", 415, `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip or none`);
+    super(
+      "unsupported_encoding",
+      415,
+      `Content-Encoding ${JSON.stringify(encoding)} is not supported; use gzip or none`,
+    );
   }
 }
 

@@ -5,11 +5,23 @@
 import pino, { type Logger } from "pino";
 import pretty from "pino-pretty";
 
-export function createLogger(level: string, destination: NodeJS.WritableStream = process.stdout): Logger {
+export function createLogger(
+  level: string,
+  destination: NodeJS.WritableStream = process.stdout,
+): Logger {
   const isTerminal = (destination as { isTTY?: boolean }).isTTY === true;
   const options = { level, base: undefined };
   if (!isTerminal) return pino(options, destination);
-  return pino(options, pretty({ destination, colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname", sync: true }));
+  return pino(
+    options,
+    pretty({
+      destination,
+      colorize: true,
+      translateTime: "HH:MM:ss.l",
+      ignore: "pid,hostname",
+      sync: true,
+    }),
+  );
 }
 
 export type { Logger };

@@ -47,8 +47,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const queue = new WriteQueue(db, logger);
   const projects = new ProjectsStore(db);
   const sessionsStore = new SessionsStore(queue);
-  const interrupted = sessionsStore.failInterrupted("the server stopped while the session was running", new Date().toISOString());
-  if (interrupted > 0) logger.warn({ sessions: interrupted }, "sessions left running by the last run were ended as errors");
+  const interrupted = sessionsStore.failInterrupted(
+    "the server stopped while the session was running",
+    new Date().toISOString(),
+  );
+  if (interrupted > 0)
+    logger.warn(
+      { sessions: interrupted },
+      "sessions left running by the last run were ended as errors",
+    );
 
   const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
   // Listening comes first (the port may be chosen by the system, and webhook URLs need it);
@@ -67,7 +74,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const cores = os.availableParallelism();
   const live = new LiveDeployments({
     limits: settings.limits,
-    pool: { minIsolates: Math.min(2, cores), maxIsolates: Math.max(2, cores), maxSessionsPerIsolate: 500, ...options.pool },
+    pool: {
+      minIsolates: Math.min(2, cores),
+      maxIsolates: Math.max(2, cores),
+      maxSessionsPerIsolate: 500,
+      ...options.pool,
+    },
     logger,
     webhookUrl,
   });
@@ -76,7 +88,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const running = new SessionManager({ store: sessionsStore, limits: settings.limits, logger });
   const deployer = new Deployer({ projects, live, logger, webhookUrl });
   const app = createApp({
-    api: { token, limits: settings.limits, deployer, projects, sessions: sessionsStore, running, live, webhookUrl },
+    api: {
+      token,
+      limits: settings.limits,
+      deployer,
+      projects,
+      sessions: sessionsStore,
+      running,
+      live,
+      webhookUrl,
+    },
     webhooks: { live, sessions: running, store: sessionsStore, limits: settings.limits, logger },
     logger,
   });
@@ -115,7 +136,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-async function restoreDeployments(projects: ProjectsStore, live: LiveDeployments, logger: Logger): Promise<void> {
+async function restoreDeployments(
+  projects: ProjectsStore,
+  live: LiveDeployments,
+  logger: Logger,
+): Promise<void> {
   await Promise.all(
     projects.activeDeployments().map(async (row) => {
       try {
@@ -125,7 +150,10 @@ async function restoreDeployments(projects: ProjectsStore, live: LiveDeployments
         );
         live.activate(prepared, projects.slugs(row.project));
       } catch (error) {
-        logger.error({ err: error, project: row.project, deployment_id: row.id }, "could not restore a deployment");
+        logger.error(
+          { err: error, project: row.project, deployment_id: row.id },
+          "could not restore a deployment",
+        );
       }
     }),
   );

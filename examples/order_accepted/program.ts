@@ -28,7 +28,8 @@ export async function handle_order(event: Event) {
 function validateOrder(body: unknown): Order {
   const input = (body ?? {}) as Partial<Order>;
   const items = Array.isArray(input.items) ? input.items.map(String) : [];
-  const id = typeof input.id === "string" && input.id !== "" ? input.id : `ord_${Date.now().toString(36)}`;
+  const id =
+    typeof input.id === "string" && input.id !== "" ? input.id : `ord_${Date.now().toString(36)}`;
   return { id, items };
 }
 

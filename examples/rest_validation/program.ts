@@ -8,7 +8,11 @@ export function api_create_user(event: Event) {
   try {
     data = JSON.parse(event.data.body.text ?? "");
   } catch {
-    http_outcome({ status_code: 400, headers: JSON_HEADERS, body: JSON.stringify({ error: "Invalid JSON" }) });
+    http_outcome({
+      status_code: 400,
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ error: "Invalid JSON" }),
+    });
     return;
   }
 
@@ -31,6 +35,10 @@ export function api_create_user(event: Event) {
     });
   } catch (error) {
     console.error("creating the user failed:", error);
-    http_outcome({ status_code: 500, headers: JSON_HEADERS, body: JSON.stringify({ error: "Internal server error" }) });
+    http_outcome({
+      status_code: 500,
+      headers: JSON_HEADERS,
+      body: JSON.stringify({ error: "Internal server error" }),
+    });
   }
 }

@@ -77,8 +77,16 @@ interface IsohookConsole {
 
 declare var console: IsohookConsole;
 declare var process: { readonly env: Readonly<Record<string, string | undefined>> };
-declare function setTimeout(callback: (...args: any[]) => void, delay?: number, ...args: any[]): number;
-declare function setInterval(callback: (...args: any[]) => void, delay?: number, ...args: any[]): number;
+declare function setTimeout(
+  callback: (...args: any[]) => void,
+  delay?: number,
+  ...args: any[]
+): number;
+declare function setInterval(
+  callback: (...args: any[]) => void,
+  delay?: number,
+  ...args: any[]
+): number;
 declare function clearTimeout(id: number | undefined): void;
 declare function clearInterval(id: number | undefined): void;
 declare function queueMicrotask(callback: () => void): void;
@@ -107,7 +115,10 @@ declare class Headers implements Iterable<[string, string]> {
   getSetCookie(): string[];
   has(name: string): boolean;
   set(name: string, value: string): void;
-  forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void;
+  forEach(
+    callback: (value: string, name: string, headers: Headers) => void,
+    thisArg?: unknown,
+  ): void;
   entries(): IterableIterator<[string, string]>;
   keys(): IterableIterator<string>;
   values(): IterableIterator<string>;

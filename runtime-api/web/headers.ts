@@ -6,6 +6,7 @@
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_VALUE = /[\0\r\n]/;
+const BEYOND_LATIN1 = /[\u0100-\uffff]/;
 const HTTP_WHITESPACE = /^[\t\n\r ]+|[\t\n\r ]+$/g;
 
 export type HeadersInit = Headers | Iterable<readonly [string, string]> | Record<string, string>;
@@ -24,11 +25,13 @@ export class Headers {
     } else if (typeof (init as Iterable<unknown>)[Symbol.iterator] === "function") {
       for (const pair of init as Iterable<readonly [string, string]>) {
         const items = Array.from(pair as Iterable<string>);
-        if (items.length !== 2) throw new TypeError("Headers: each pair must have a name and a value");
+        if (items.length !== 2)
+          throw new TypeError("Headers: each pair must have a name and a value");
         this.append(items[0]!, items[1]!);
       }
     } else {
-      for (const name of Object.keys(init)) this.append(name, (init as Record<string, string>)[name]!);
+      for (const name of Object.keys(init))
+        this.append(name, (init as Record<string, string>)[name]!);
     }
   }
 
@@ -68,7 +71,10 @@ export class Headers {
     this.#list = this.#list.filter(([n], i) => n !== key || i === index);
   }
 
-  forEach(callback: (value: string, name: string, headers: Headers) => void, thisArg?: unknown): void {
+  forEach(
+    callback: (value: string, name: string, headers: Headers) => void,
+    thisArg?: unknown,
+  ): void {
     for (const [name, value] of this) callback.call(thisArg, value, name, this);
   }
 
@@ -113,13 +119,14 @@ export class Headers {
 
 function checkName(name: unknown): string {
   const text = String(name);
-  if (!TOKEN.test(text)) throw new TypeError(`Headers: invalid header name ${JSON.stringify(text)}`);
+  if (!TOKEN.test(text))
+    throw new TypeError(`Headers: invalid header name ${JSON.stringify(text)}`);
   return text.toLowerCase();
 }
 
 function normalizeValue(value: unknown): string {
   const text = String(value).replace(HTTP_WHITESPACE, "");
-  if (INVALID_VALUE.test(text) || /[^\x00-\xff]/.test(text)) {
+  if (INVALID_VALUE.test(text) || BEYOND_LATIN1.test(text)) {
     throw new TypeError(`Headers: invalid value for a header: ${JSON.stringify(text)}`);
   }
   return text;

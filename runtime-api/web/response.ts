@@ -33,7 +33,9 @@ export class Response {
   constructor(body: BodyInit | undefined = null, init: ResponseInit = {}) {
     const status = init.status === undefined ? 200 : Number(init.status);
     if (!Number.isInteger(status) || status < 200 || status > 599) {
-      throw new RangeError(`Response: status must be an integer from 200 to 599, got ${init.status}`);
+      throw new RangeError(
+        `Response: status must be an integer from 200 to 599, got ${init.status}`,
+      );
     }
     const statusText = init.statusText === undefined ? "" : String(init.statusText);
     if (!REASON_PHRASE.test(statusText)) {
@@ -145,7 +147,11 @@ export class Response {
   }
 
   /** Status, headers in the order set, and the body bytes, without consuming the body. */
-  static parts(response: Response): { status: number; headers: [string, string][]; body: Uint8Array } {
+  static parts(response: Response): {
+    status: number;
+    headers: [string, string][];
+    body: Uint8Array;
+  } {
     return {
       status: response.#status,
       headers: Headers.list(response.#headers),
@@ -165,7 +171,8 @@ function extractBody(body: unknown): { bytes: Uint8Array; contentType: string | 
   if (typeof body === "string") {
     return { bytes: encoder.encode(body), contentType: "text/plain;charset=UTF-8" };
   }
-  if (body instanceof ArrayBuffer) return { bytes: new Uint8Array(body.slice(0)), contentType: null };
+  if (body instanceof ArrayBuffer)
+    return { bytes: new Uint8Array(body.slice(0)), contentType: null };
   if (ArrayBuffer.isView(body)) {
     const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
     return { bytes: view.slice(), contentType: null };

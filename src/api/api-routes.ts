@@ -35,8 +35,16 @@ export function apiRouter(deps: ApiDeps): Router {
   router.use(requireToken(deps.token));
 
   router.post("/deploy", async (ctx) => {
-    const body = await readBody(ctx.req, { limitBytes: deps.limits.maxUploadBytes, what: "the upload", gzip: true });
-    const files = await readUpload(body, ctx.get("content-type") || undefined, deps.limits.maxUploadBytes);
+    const body = await readBody(ctx.req, {
+      limitBytes: deps.limits.maxUploadBytes,
+      what: "the upload",
+      gzip: true,
+    });
+    const files = await readUpload(
+      body,
+      ctx.get("content-type") || undefined,
+      deps.limits.maxUploadBytes,
+    );
     ctx.status = 201;
     ctx.body = await deps.deployer.deploy(files);
   });
@@ -47,7 +55,8 @@ export function apiRouter(deps: ApiDeps): Router {
 
   router.get("/projects/:name", (ctx) => {
     const name = ctx.params.name!;
-    if (deps.projects.project(name) === undefined) throw new NotFoundError(`no project named ${name}`);
+    if (deps.projects.project(name) === undefined)
+      throw new NotFoundError(`no project named ${name}`);
     ctx.body = { ...describeProject(deps, name), deployments: deps.projects.deploymentsOf(name) };
   });
 
@@ -71,7 +80,12 @@ export function apiRouter(deps: ApiDeps): Router {
   router.get("/sessions/:id/log", (ctx) => {
     const id = ctx.params.id!;
     sessionOr404(deps, id);
-    const entries = deps.sessions.log(id).map((row) => ({ seq: row.seq, time: row.time, kind: row.kind, data: JSON.parse(row.data) as unknown }));
+    const entries = deps.sessions.log(id).map((row) => ({
+      seq: row.seq,
+      time: row.time,
+      kind: row.kind,
+      data: JSON.parse(row.data) as unknown,
+    }));
     ctx.body = { session_id: id, log: entries };
   });
 
@@ -95,7 +109,10 @@ export function apiRouter(deps: ApiDeps): Router {
 
 function describeProject(deps: ApiDeps, name: string) {
   const row = deps.projects.project(name)!;
-  const active = row.active_deployment_id === null ? undefined : deps.projects.deployment(row.active_deployment_id);
+  const active =
+    row.active_deployment_id === null
+      ? undefined
+      : deps.projects.deployment(row.active_deployment_id);
   const slugs = deps.projects.slugs(name);
   const manifest = active?.manifest;
   return {
@@ -103,7 +120,11 @@ function describeProject(deps: ApiDeps, name: string) {
     active_deployment_id: row.active_deployment_id,
     created_at: row.created_at,
     updated_at: row.updated_at,
-    vars: (manifest?.project.vars ?? []).map((v) => ({ name: v.name, value: v.secret ? SECRET_PLACEHOLDER : v.value, secret: v.secret })),
+    vars: (manifest?.project.vars ?? []).map((v) => ({
+      name: v.name,
+      value: v.secret ? SECRET_PLACEHOLDER : v.value,
+      secret: v.secret,
+    })),
     allow_net: manifest?.project.allow_net ?? [],
     triggers: (manifest?.project.triggers ?? []).map((t) => ({
       name: t.name,

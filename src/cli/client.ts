@@ -20,30 +20,48 @@ export class ApiClient {
 
   constructor(options: ClientOptions, env: NodeJS.ProcessEnv = process.env) {
     const dataDir = path.resolve(options.data ?? env.ISOHOOK_DATA ?? "data");
-    this.url = (options.url ?? env.ISOHOOK_URL ?? readServerUrl(dataDir) ?? "http://127.0.0.1:9980").replace(/\/+$/, "");
-    this.#token = options.token ?? env.ISOHOOK_TOKEN ?? readToken(dataDir);
+    this.url = (
+      options.url ||
+      env.ISOHOOK_URL ||
+      readServerUrl(dataDir) ||
+      "http://127.0.0.1:9980"
+    ).replace(/\/+$/, "");
+    this.#token = options.token || env.ISOHOOK_TOKEN || readToken(dataDir);
   }
 
-  async request<T>(method: string, route: string, body?: { data: Buffer; type: string }): Promise<T> {
+  async request<T>(
+    method: string,
+    route: string,
+    body?: { data: Buffer; type: string },
+  ): Promise<T> {
     if (this.#token === null) {
-      throw new CliError("no API token: pass --token, set ISOHOOK_TOKEN, or run from the folder holding data/token");
+      throw new CliError(
+        "no API token: pass --token, set ISOHOOK_TOKEN, or run from the folder holding data/token",
+      );
     }
     let response: Response;
     try {
       response = await fetch(this.url + route, {
         method,
-        headers: { authorization: `Bearer ${this.#token}`, ...(body ? { "content-type": body.type } : {}) },
+        headers: {
+          authorization: `Bearer ${this.#token}`,
+          ...(body ? { "content-type": body.type } : {}),
+        },
         body: body?.data,
       });
     } catch (error) {
-      throw new CliError(`cannot reach the isohook server at ${this.url}: ${(error as Error).cause ?? (error as Error).message}`);
+      throw new CliError(
+        `cannot reach the isohook server at ${this.url}: ${(error as Error).cause ?? (error as Error).message}`,
+      );
     }
     const text = await response.text();
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new CliError(`the server answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}`);
+      throw new CliError(
+        `the server answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}`,
+      );
     }
     if (!response.ok) throw new ApiError(response.status, json as ApiErrorBody);
     return json as T;

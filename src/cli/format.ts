@@ -7,7 +7,10 @@ export function table(headers: string[], rows: string[][]): string {
   if (rows.length === 0) return "(none)";
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    cells.map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!))).join("  ").trimEnd();
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(headers.map((h) => h.toUpperCase())), ...rows.map(line)].join("\n");
 }
 
@@ -29,7 +32,10 @@ function describe({ kind, data }: LogEntry): string {
     case "print":
       return data.level === "log" ? String(data.text) : `[${data.level}] ${data.text}`;
     case "outcome": {
-      const body = data.body_encoding === "base64" ? `<${String(data.body).length} base64 chars>` : clip(String(data.body));
+      const body =
+        data.body_encoding === "base64"
+          ? `<${String(data.body).length} base64 chars>`
+          : clip(String(data.body));
       return `${data.status_code} ${data.disposition}${data.more ? " (more)" : ""} ${body}`.trimEnd();
     }
     case "call": {
@@ -37,7 +43,14 @@ function describe({ kind, data }: LogEntry): string {
       return `${data.binding}(${clip(args)}) → ${clip(JSON.stringify(data.result))}`;
     }
     case "error": {
-      const stack = typeof data.stack === "string" ? data.stack.split("\n").slice(1).map((l) => "\n    " + l.trim()).join("") : "";
+      const stack =
+        typeof data.stack === "string"
+          ? data.stack
+              .split("\n")
+              .slice(1)
+              .map((l) => "\n    " + l.trim())
+              .join("")
+          : "";
       return `${data.name}: ${data.message}${stack}`;
     }
     case "note":

@@ -9,8 +9,7 @@ import { DEFAULT_LIMITS, LIMIT_VARIABLES, integer, loadSettings, type Limits } f
 import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
 import { DeployError } from "../errors";
-import { createLogger } from "../log";
-import { startServer } from "../server";
+import type { RunningServer } from "../server";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
 import { logLine, table, type LogEntry } from "./format";
 
@@ -35,34 +34,52 @@ const serve = program
   .option("--port <port>", "port to listen on (ISOHOOK_PORT, default 9980)")
   .option("--data <dir>", "data folder (ISOHOOK_DATA, default ./data)")
   .option("--public-url <url>", "base of the webhook URLs shown (ISOHOOK_PUBLIC_URL)")
-  .option("--token <token>", "API token (ISOHOOK_TOKEN; default: generated and kept in the data folder)")
-  .option("--deploy <dir...>", "deploy these project folders at start (a folder of projects deploys each)")
+  .option(
+    "--token <token>",
+    "API token (ISOHOOK_TOKEN; default: generated and kept in the data folder)",
+  )
+  .option(
+    "--deploy <dir...>",
+    "deploy these project folders at start (a folder of projects deploys each)",
+  )
   .option("--log-level <level>", "trace, debug, info, warn or error (ISOHOOK_LOG_LEVEL)");
 for (const key of Object.keys(LIMIT_FLAGS) as (keyof Limits)[]) {
-  serve.addOption(new Option(LIMIT_FLAGS[key], `${LIMIT_VARIABLES[key]}, default ${DEFAULT_LIMITS[key]}`));
+  serve.addOption(
+    new Option(LIMIT_FLAGS[key], `${LIMIT_VARIABLES[key]}, default ${DEFAULT_LIMITS[key]}`),
+  );
 }
 serve.action(async (flags: Record<string, string | string[] | undefined>) => {
   const limits: Partial<Limits> = {};
   for (const key of Object.keys(LIMIT_FLAGS) as (keyof Limits)[]) {
     const text = flags[key] as string | undefined;
-    if (text !== undefined) limits[key] = integer(LIMIT_FLAGS[key].split(" ")[0]!, text, DEFAULT_LIMITS[key], 1);
+    if (text !== undefined)
+      limits[key] = integer(LIMIT_FLAGS[key].split(" ")[0]!, text, DEFAULT_LIMITS[key], 1);
   }
   const settings = loadSettings(process.env, {
     host: flags.host as string | undefined,
-    port: flags.port === undefined ? undefined : integer("--port", flags.port as string, 9980, 0, 65535),
+    port:
+      flags.port === undefined
+        ? undefined
+        : integer("--port", flags.port as string, 9980, 0, 65535),
     dataDir: flags.data as string | undefined,
     publicUrl: flags.publicUrl as string | undefined,
     token: flags.token as string | undefined,
     logLevel: flags.logLevel as string | undefined,
     limits,
   });
+  // Loaded here, not at the top: only `serve` needs isolated-vm (and --no-node-snapshot).
+  const { startServer } = await import("../server");
+  const { createLogger } = await import("../log");
   const logger = createLogger(settings.logLevel);
   const server = await startServer({
     settings,
     logger,
     deployDirs: projectFolders((flags.deploy as string[] | undefined) ?? []),
   });
-  writeFileSync(path.join(server.dataDir, SERVER_FILE), JSON.stringify({ url: server.url, pid: process.pid }) + "\n");
+  writeFileSync(
+    path.join(server.dataDir, SERVER_FILE),
+    JSON.stringify({ url: server.url, pid: process.pid }) + "\n",
+  );
   printBanner(server);
 
   const shutdown = async () => {
@@ -85,19 +102,47 @@ function withClient(command: Command): Command {
 withClient(program.command("deploy <dir>").description("deploy the project in a folder")).action(
   async (dir: string, flags: ClientOptions) => {
     const client = new ApiClient(flags);
-    if (!existsSync(path.join(dir, MANIFEST_FILE))) throw new CliError(`${dir} has no ${MANIFEST_FILE}`);
+    if (!existsSync(path.join(dir, MANIFEST_FILE)))
+      throw new CliError(`${dir} has no ${MANIFEST_FILE}`);
     const archive = await packFolder(dir);
-    const result = await client.request<DeployResult>("POST", "/api/deploy", { data: archive, type: "application/gzip" });
+    const result = await client.request<DeployResult>("POST", "/api/deploy", {
+      data: archive,
+      type: "application/gzip",
+    });
     console.log(`deployed ${result.project} (${result.deployment_id})`);
     for (const warning of result.warnings) console.log(`warning: ${warning}`);
-    console.log(table(["trigger", "sync", "webhook url"], result.triggers.map((t) => [t.name, t.is_sync ? "yes" : "no", t.webhook_url])));
+    console.log(
+      table(
+        ["trigger", "sync", "webhook url"],
+        result.triggers.map((t) => [t.name, t.is_sync ? "yes" : "no", t.webhook_url]),
+      ),
+    );
   },
 );
 
-withClient(program.command("projects").description("list deployed projects")).action(async (flags: ClientOptions) => {
-  const { projects } = await new ApiClient(flags).request<{ projects: { name: string; active_deployment_id: string; updated_at: string; triggers: unknown[] }[] }>("GET", "/api/projects");
-  console.log(table(["name", "deployment", "triggers", "updated"], projects.map((p) => [p.name, p.active_deployment_id, String(p.triggers.length), p.updated_at])));
-});
+withClient(program.command("projects").description("list deployed projects")).action(
+  async (flags: ClientOptions) => {
+    const { projects } = await new ApiClient(flags).request<{
+      projects: {
+        name: string;
+        active_deployment_id: string;
+        updated_at: string;
+        triggers: unknown[];
+      }[];
+    }>("GET", "/api/projects");
+    console.log(
+      table(
+        ["name", "deployment", "triggers", "updated"],
+        projects.map((p) => [
+          p.name,
+          p.active_deployment_id,
+          String(p.triggers.length),
+          p.updated_at,
+        ]),
+      ),
+    );
+  },
+);
 
 withClient(program.command("sessions").description("list recent sessions"))
   .option("--project <name>", "only this project's")
@@ -108,19 +153,43 @@ withClient(program.command("sessions").description("list recent sessions"))
     if (flags.project) query.set("project", flags.project);
     if (flags.state) query.set("state", flags.state);
     if (flags.limit) query.set("limit", flags.limit);
-    const { sessions } = await new ApiClient(flags).request<{ sessions: Record<string, string | null>[] }>("GET", `/api/sessions?${query}`);
-    console.log(table(["id", "project", "trigger", "state", "created", "error"], sessions.map((s) => [s.id!, s.project!, s.trigger!, s.state!, s.created_at!, s.error ?? ""])));
+    const { sessions } = await new ApiClient(flags).request<{
+      sessions: Record<string, string | null>[];
+    }>("GET", `/api/sessions?${query}`);
+    console.log(
+      table(
+        ["id", "project", "trigger", "state", "created", "error"],
+        sessions.map((s) => [
+          s.id!,
+          s.project!,
+          s.trigger!,
+          s.state!,
+          s.created_at!,
+          s.error ?? "",
+        ]),
+      ),
+    );
   });
 
 const session = program.command("session").description("one session");
-withClient(session.command("log <id>").description("print a session's log")).action(async (id: string, flags: ClientOptions) => {
-  const { log } = await new ApiClient(flags).request<{ log: LogEntry[] }>("GET", `/api/sessions/${encodeURIComponent(id)}/log`);
-  for (const entry of log) console.log(logLine(entry));
-});
-withClient(session.command("stop <id>").description("stop a running session")).action(async (id: string, flags: ClientOptions) => {
-  const stopped = await new ApiClient(flags).request<{ id: string; state: string }>("POST", `/api/sessions/${encodeURIComponent(id)}/stop`);
-  console.log(`${stopped.id}: ${stopped.state}`);
-});
+withClient(session.command("log <id>").description("print a session's log")).action(
+  async (id: string, flags: ClientOptions) => {
+    const { log } = await new ApiClient(flags).request<{ log: LogEntry[] }>(
+      "GET",
+      `/api/sessions/${encodeURIComponent(id)}/log`,
+    );
+    for (const entry of log) console.log(logLine(entry));
+  },
+);
+withClient(session.command("stop <id>").description("stop a running session")).action(
+  async (id: string, flags: ClientOptions) => {
+    const stopped = await new ApiClient(flags).request<{ id: string; state: string }>(
+      "POST",
+      `/api/sessions/${encodeURIComponent(id)}/stop`,
+    );
+    console.log(`${stopped.id}: ${stopped.state}`);
+  },
+);
 
 withClient(program.command("events").description("list recent events"))
   .option("--project <name>", "only this project's")
@@ -129,15 +198,37 @@ withClient(program.command("events").description("list recent events"))
     const query = new URLSearchParams();
     if (flags.project) query.set("project", flags.project);
     if (flags.limit) query.set("limit", flags.limit);
-    const { events } = await new ApiClient(flags).request<{ events: { id: string; project: string; trigger: string; event_type: string; created_at: string; data: { raw_url: string } }[] }>("GET", `/api/events?${query}`);
-    console.log(table(["id", "project", "trigger", "method", "created", "url"], events.map((e) => [e.id, e.project, e.trigger, e.event_type.toUpperCase(), e.created_at, e.data.raw_url])));
+    const { events } = await new ApiClient(flags).request<{
+      events: {
+        id: string;
+        project: string;
+        trigger: string;
+        event_type: string;
+        created_at: string;
+        data: { raw_url: string };
+      }[];
+    }>("GET", `/api/events?${query}`);
+    console.log(
+      table(
+        ["id", "project", "trigger", "method", "created", "url"],
+        events.map((e) => [
+          e.id,
+          e.project,
+          e.trigger,
+          e.event_type.toUpperCase(),
+          e.created_at,
+          e.data.raw_url,
+        ]),
+      ),
+    );
   });
 
 /** Each folder given, or each project folder inside it when it holds no manifest itself. */
 function projectFolders(dirs: string[]): string[] {
   return dirs.flatMap((dir) => {
     if (existsSync(path.join(dir, MANIFEST_FILE))) return [dir];
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new CliError(`${dir} is not a folder`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new CliError(`${dir} is not a folder`);
     return readdirSync(dir)
       .sort()
       .map((name) => path.join(dir, name))
@@ -146,31 +237,44 @@ function projectFolders(dirs: string[]): string[] {
 }
 
 async function packFolder(dir: string): Promise<Buffer> {
-  const skipped = (name: string) => name === "node_modules" || name === "data" || name.startsWith(".");
+  const skipped = (name: string) =>
+    name === "node_modules" || name === "data" || name.startsWith(".");
   const names = readdirSync(dir).filter((n) => !skipped(n));
   const chunks: Buffer[] = [];
   const stream = createTar(
-    { gzip: true, cwd: dir, portable: true, filter: (p) => !p.split("/").some((s) => s !== "." && skipped(s)) },
+    {
+      gzip: true,
+      cwd: dir,
+      portable: true,
+      filter: (p) => !p.split("/").some((s) => s !== "." && skipped(s)),
+    },
     names,
   );
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
-function printBanner(server: Awaited<ReturnType<typeof startServer>>): void {
+function printBanner(server: RunningServer): void {
   const out: string[] = ["", `isohook listening on ${server.url}`, `data: ${server.dataDir}`];
-  if (server.tokenCreated) out.push(`API token (saved in ${path.join(server.dataDir, "token")}, shown once): ${server.token}`);
+  if (server.tokenCreated)
+    out.push(
+      `API token (saved in ${path.join(server.dataDir, "token")}, shown once): ${server.token}`,
+    );
   for (const { dir, result, error } of server.deployed) {
     out.push("");
     if (error !== undefined) {
       out.push(`could not deploy ${dir}: ${(error as Error).message}`);
-      if (error instanceof DeployError) for (const d of error.details) out.push(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
+      if (error instanceof DeployError)
+        for (const d of error.details)
+          out.push(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
       continue;
     }
     out.push(`${result!.project}${result!.changed ? "" : " (unchanged)"}`);
     for (const t of result!.triggers) {
       out.push(`  ${t.name} (${t.is_sync ? "sync" : "async"}): ${t.webhook_url}`);
-      out.push(`    curl -i -X POST ${t.webhook_url} -H 'Content-Type: application/json' -d '{"name": "Alice"}'`);
+      out.push(
+        `    curl -i -X POST ${t.webhook_url} -H 'Content-Type: application/json' -d '{"name": "Alice"}'`,
+      );
     }
   }
   console.log(out.join("\n") + "\n");
@@ -179,7 +283,8 @@ function printBanner(server: Awaited<ReturnType<typeof startServer>>): void {
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ApiError && error.body.details?.length) {
     console.error(`error: ${error.message}`);
-    for (const d of error.body.details) console.error(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
+    for (const d of error.body.details)
+      console.error(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
   } else if (error instanceof Error && !process.env.ISOHOOK_DEBUG) {
     console.error(`error: ${error.message}`);
   } else {

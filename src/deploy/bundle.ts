@@ -30,8 +30,7 @@ export interface BundleProblem {
 }
 
 export type BundleResult =
-  | { ok: true; code: string; sourceMap: string }
-  | { ok: false; problems: BundleProblem[] };
+  { ok: true; code: string; sourceMap: string } | { ok: false; problems: BundleProblem[] };
 
 const ENTRY = "isohook:entry";
 const PROJECT = "project";
@@ -56,7 +55,10 @@ export async function bundleProject(
   handlers: HandlerRef[],
 ): Promise<BundleResult> {
   const entrySource = handlers
-    .map((h) => `export { ${JSON.stringify(h.exportName)} as ${h.key} } from ${JSON.stringify("./" + h.file)};`)
+    .map(
+      (h) =>
+        `export { ${JSON.stringify(h.exportName)} as ${h.key} } from ${JSON.stringify("./" + h.file)};`,
+    )
     .join("\n");
   const tsconfig = files.get("tsconfig.json")?.toString("utf8");
 
@@ -100,7 +102,11 @@ function projectFiles(files: ProjectFiles, entrySource: string): Plugin {
         if (args.path === AUTOKITTEH) return { path: AUTOKITTEH, namespace: AUTOKITTEH };
 
         const from = args.namespace === PROJECT ? path.dirname(args.importer) : ".";
-        if (!args.path.startsWith("./") && !args.path.startsWith("../") && !args.path.startsWith("/")) {
+        if (
+          !args.path.startsWith("./") &&
+          !args.path.startsWith("../") &&
+          !args.path.startsWith("/")
+        ) {
           return { errors: [{ text: bareImportMessage(args.path) }] };
         }
         const wanted = path.normalize(path.join(from, args.path));
@@ -156,9 +162,34 @@ function bareImportMessage(specifier: string): string {
 }
 
 const NODE_BUILTINS = new Set([
-  "assert", "buffer", "child_process", "cluster", "crypto", "dgram", "dns", "events", "fs",
-  "http", "http2", "https", "net", "os", "path", "process", "querystring", "readline",
-  "stream", "string_decoder", "timers", "tls", "tty", "url", "util", "v8", "vm", "worker_threads",
+  "assert",
+  "buffer",
+  "child_process",
+  "cluster",
+  "crypto",
+  "dgram",
+  "dns",
+  "events",
+  "fs",
+  "http",
+  "http2",
+  "https",
+  "net",
+  "os",
+  "path",
+  "process",
+  "querystring",
+  "readline",
+  "stream",
+  "string_decoder",
+  "timers",
+  "tls",
+  "tty",
+  "url",
+  "util",
+  "v8",
+  "vm",
+  "worker_threads",
   "zlib",
 ]);
 

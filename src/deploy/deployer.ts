@@ -45,7 +45,10 @@ export class Deployer {
    * Deploy `files`. With `onlyIfChanged`, a project already live with the same files is left
    * as it is (used when the server deploys its examples at start).
    */
-  async deploy(files: ProjectFiles, options: { onlyIfChanged?: boolean } = {}): Promise<DeployResult> {
+  async deploy(
+    files: ProjectFiles,
+    options: { onlyIfChanged?: boolean } = {},
+  ): Promise<DeployResult> {
     const manifest = this.#manifest(files);
     const name = manifest.project.name;
     const previous = this.#locks.get(name) ?? Promise.resolve();
@@ -73,7 +76,11 @@ export class Deployer {
     return parsed.manifest;
   }
 
-  async #deploy(files: ProjectFiles, manifest: Manifest, options: { onlyIfChanged?: boolean }): Promise<DeployResult> {
+  async #deploy(
+    files: ProjectFiles,
+    manifest: Manifest,
+    options: { onlyIfChanged?: boolean },
+  ): Promise<DeployResult> {
     const name = manifest.project.name;
     const sourceHash = hashFiles(files);
     const slugs = this.#projects.slugs(name);
@@ -95,13 +102,19 @@ export class Deployer {
     const bundled = await bundleProject(files, refs);
     if (!bundled.ok) {
       const positions = parseManifest(files.get(MANIFEST_FILE)!.toString("utf8")).positions;
-      throw new DeployError("the project's code does not build", bundled.problems.map((p) => toDetail(p, positions)));
+      throw new DeployError(
+        "the project's code does not build",
+        bundled.problems.map((p) => toDetail(p, positions)),
+      );
     }
 
     const id = newId("dep");
     let live;
     try {
-      live = await this.#live.prepare({ id, manifest, bundle: bundled.code, sourceMap: bundled.sourceMap }, slugs);
+      live = await this.#live.prepare(
+        { id, manifest, bundle: bundled.code, sourceMap: bundled.sourceMap },
+        slugs,
+      );
     } catch (error) {
       this.#logger.warn({ err: error, project: name }, "sandbox did not start for a deployment");
       throw new DeployError(`the project's code cannot be loaded: ${(error as Error).message}`);
@@ -128,7 +141,12 @@ export class Deployer {
     return this.#result(manifest, id, slugs, true);
   }
 
-  #result(manifest: Manifest, id: string, slugs: Map<string, string>, changed: boolean): DeployResult {
+  #result(
+    manifest: Manifest,
+    id: string,
+    slugs: Map<string, string>,
+    changed: boolean,
+  ): DeployResult {
     const warnings: string[] = [];
     if (manifest.project.triggers.some((t) => t.is_durable)) {
       warnings.push(
@@ -152,15 +170,23 @@ export class Deployer {
 }
 
 /** Each `call` must name a file of the project; the export is checked when bundling. */
-function checkCalls(manifest: Manifest, files: ProjectFiles, positions: CallPositions): ProblemDetail[] {
+function checkCalls(
+  manifest: Manifest,
+  files: ProjectFiles,
+  positions: CallPositions,
+): ProblemDetail[] {
   const problems: ProblemDetail[] = [];
   for (const t of manifest.project.triggers) {
     const at = positions.get(t.name);
     if (t.filter !== null) {
       // TODO: evaluate trigger filters (CEL) on incoming requests; until then refuse them
       // rather than start sessions the user meant to filter out.
-      problems.push({ file: MANIFEST_FILE, line: at?.line ?? null, column: at?.column ?? null,
-        message: `trigger "${t.name}": filter is not supported yet` });
+      problems.push({
+        file: MANIFEST_FILE,
+        line: at?.line ?? null,
+        column: at?.column ?? null,
+        message: `trigger "${t.name}": filter is not supported yet`,
+      });
     }
     if (t.call === null || files.has(t.call.file)) continue;
     problems.push({
@@ -175,7 +201,12 @@ function checkCalls(manifest: Manifest, files: ProjectFiles, positions: CallPosi
 
 function toDetail(problem: BundleProblem, positions: CallPositions): ProblemDetail {
   if (problem.handler === null) {
-    return { file: problem.file, line: problem.line, column: problem.column, message: problem.message };
+    return {
+      file: problem.file,
+      line: problem.line,
+      column: problem.column,
+      message: problem.message,
+    };
   }
   const { trigger, file, exportName } = problem.handler;
   const at = positions.get(trigger);

@@ -46,7 +46,12 @@ export interface PoolSettings {
 export function handlerRefs(manifest: Manifest): HandlerRef[] {
   return manifest.project.triggers
     .filter((t) => t.call !== null)
-    .map((t, i) => ({ key: `h${i}`, file: t.call!.file, exportName: t.call!.export, trigger: t.name }));
+    .map((t, i) => ({
+      key: `h${i}`,
+      file: t.call!.file,
+      exportName: t.call!.export,
+      trigger: t.name,
+    }));
 }
 
 export class LiveDeployments {
@@ -84,7 +89,8 @@ export class LiveDeployments {
     const { manifest } = code;
     const refs = handlerRefs(manifest);
     const vars: Record<string, string> = {};
-    for (const t of manifest.project.triggers) vars[`${t.name}__webhook_url`] = this.#webhookUrl(slugs.get(t.name)!);
+    for (const t of manifest.project.triggers)
+      vars[`${t.name}__webhook_url`] = this.#webhookUrl(slugs.get(t.name)!);
     for (const v of manifest.project.vars) vars[v.name] = v.value;
 
     const sandbox = await DeploymentSandbox.create({

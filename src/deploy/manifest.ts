@@ -3,7 +3,15 @@
  * column of the YAML node at fault, so a user can go straight to it.
  */
 import ms from "ms";
-import { isMap, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from "yaml";
+import {
+  isMap,
+  isPair,
+  isScalar,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+} from "yaml";
 import { z } from "zod";
 import type { ProblemDetail } from "../errors";
 
@@ -52,7 +60,10 @@ const triggerSchema = z.strictObject({
   timeout: duration.optional(),
   call: z
     .string()
-    .regex(/^[^:]+:[A-Za-z_$][A-Za-z0-9_$]*$/, 'must be "FILE:EXPORT", for example "program.ts:on_event"')
+    .regex(
+      /^[^:]+:[A-Za-z_$][A-Za-z0-9_$]*$/,
+      'must be "FILE:EXPORT", for example "program.ts:on_event"',
+    )
     .optional(),
   event_type: z.union([z.string(), z.array(z.string())]).optional(),
   filter: z.string().optional(),
@@ -65,7 +76,9 @@ const manifestSchema = z.strictObject({
     vars: z
       .array(
         z.strictObject({
-          name: z.string().regex(VAR_NAME, "must be a letter or '_' followed by letters, digits or '_'"),
+          name: z
+            .string()
+            .regex(VAR_NAME, "must be a letter or '_' followed by letters, digits or '_'"),
           value: z.union([z.string(), z.number(), z.boolean()]).transform(String),
           secret: z.boolean().optional(),
           description: z.string().optional(),
@@ -77,7 +90,8 @@ const manifestSchema = z.strictObject({
   }),
 });
 
-export type ManifestResult = { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[] };
+export type ManifestResult =
+  { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[] };
 
 /** Where each trigger's `call` value sits, for errors found later (a missing export, say). */
 export interface CallPositions {
@@ -95,7 +109,11 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
   };
 
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e) => ({ file: MANIFEST_FILE, ...at(e.pos[0]), message: e.message }));
+    const problems = doc.errors.map((e) => ({
+      file: MANIFEST_FILE,
+      ...at(e.pos[0]),
+      message: e.message,
+    }));
     return { ok: false, problems, positions };
   }
   const parsed = manifestSchema.safeParse(doc.toJS());
@@ -103,7 +121,11 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
     const problems = parsed.error.issues.map((issue) => {
       const where = issuePath(issue);
       const node = nodeAt(doc, where.path, where.key);
-      return { file: MANIFEST_FILE, ...at(node?.range?.[0]), message: `${where.label}: ${issue.message}` };
+      return {
+        file: MANIFEST_FILE,
+        ...at(node?.range?.[0]),
+        message: `${where.label}: ${issue.message}`,
+      };
     });
     return { ok: false, problems, positions };
   }
@@ -116,31 +138,44 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
   const defaultDurable = parsed.data.version === "v1";
   const triggers: Trigger[] = (project.triggers ?? []).map((t, i) => {
     const path = ["project", "triggers", i];
-    const methods = (typeof t.event_type === "string" ? [t.event_type] : (t.event_type ?? [])).map((m) =>
-      m.toLowerCase(),
+    const methods = (typeof t.event_type === "string" ? [t.event_type] : (t.event_type ?? [])).map(
+      (m) => m.toLowerCase(),
     );
     for (const method of methods) {
-      if (!METHODS.includes(method)) problem([...path, "event_type"], `event_type: unknown method "${method}"`);
+      if (!METHODS.includes(method))
+        problem([...path, "event_type"], `event_type: unknown method "${method}"`);
     }
-    if (t.is_sync && !t.call) problem(path, `trigger "${t.name}": is_sync needs a call to answer the request`);
+    if (t.is_sync && !t.call)
+      problem(path, `trigger "${t.name}": is_sync needs a call to answer the request`);
     const [file, exportName] = t.call ? splitCall(t.call) : [null, null];
     return {
       name: t.name,
       type: "webhook",
       is_sync: t.is_sync ?? false,
       is_durable: t.is_durable ?? defaultDurable,
-      timeout_ms: t.timeout === undefined ? null : typeof t.timeout === "number" ? t.timeout : parseDuration(t.timeout),
+      timeout_ms:
+        t.timeout === undefined
+          ? null
+          : typeof t.timeout === "number"
+            ? t.timeout
+            : parseDuration(t.timeout),
       call: file === null ? null : { file, export: exportName! },
       event_type: methods,
       filter: t.filter ?? null,
     };
   });
-  duplicates(triggers.map((t) => t.name), (name, i) =>
-    problem(["project", "triggers", i, "name"], `duplicate trigger name "${name}"`),
+  duplicates(
+    triggers.map((t) => t.name),
+    (name, i) => problem(["project", "triggers", i, "name"], `duplicate trigger name "${name}"`),
   );
-  const vars = (project.vars ?? []).map((v) => ({ name: v.name, value: v.value, secret: v.secret ?? false }));
-  duplicates(vars.map((v) => v.name), (name, i) =>
-    problem(["project", "vars", i, "name"], `duplicate var name "${name}"`),
+  const vars = (project.vars ?? []).map((v) => ({
+    name: v.name,
+    value: v.value,
+    secret: v.secret ?? false,
+  }));
+  duplicates(
+    vars.map((v) => v.name),
+    (name, i) => problem(["project", "vars", i, "name"], `duplicate var name "${name}"`),
   );
   if (problems.length > 0) return { ok: false, problems, positions };
 
@@ -154,7 +189,9 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
 /** "500ms", "10s", "1m", "2h": milliseconds, or `null` when it is not a positive duration. */
 export function parseDuration(text: string): number | null {
   const value = ms(text as ms.StringValue);
-  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.round(value) : null;
+  return typeof value === "number" && Number.isFinite(value) && value > 0
+    ? Math.round(value)
+    : null;
 }
 
 function splitCall(call: string): [string, string] {
@@ -171,7 +208,11 @@ function duplicates(names: string[], report: (name: string, index: number) => vo
 }
 
 /** The path of a zod issue, and for an unknown key the key itself, so we can point at it. */
-function issuePath(issue: z.core.$ZodIssue): { path: (string | number)[]; key: string | null; label: string } {
+function issuePath(issue: z.core.$ZodIssue): {
+  path: (string | number)[];
+  key: string | null;
+  label: string;
+} {
   const path = issue.path.filter((p): p is string | number => typeof p !== "symbol");
   const key = issue.code === "unrecognized_keys" ? (issue.keys[0] ?? null) : null;
   const label = [...path, ...(key === null ? [] : [key])].join(".") || "manifest";

@@ -23,7 +23,15 @@ export async function readUpload(
   let files: Map<string, Buffer>;
   if (type === "multipart/form-data") {
     files = await readMultipart(body, contentType!, maxBytes);
-  } else if (["application/gzip", "application/x-gzip", "application/x-tar", "application/octet-stream", ""].includes(type)) {
+  } else if (
+    [
+      "application/gzip",
+      "application/x-gzip",
+      "application/x-tar",
+      "application/octet-stream",
+      "",
+    ].includes(type)
+  ) {
     files = await readTarball(body, maxBytes);
   } else {
     throw new BadRequestError(
@@ -44,10 +52,20 @@ async function readTarball(body: Buffer, maxBytes: number): Promise<Map<string, 
     onReadEntry(entry: ReadEntry) {
       if (failure !== null || entry.type === "Directory") return entry.resume();
       if (entry.type !== "File" && entry.type !== "OldFile" && entry.type !== "ContiguousFile") {
-        fail(new BadRequestError(`${entry.path}: ${describeType(entry.type)} are not allowed in a project`));
+        fail(
+          new BadRequestError(
+            `${entry.path}: ${describeType(entry.type)} are not allowed in a project`,
+          ),
+        );
         return entry.resume();
       }
-      const name = safePath(entry.path);
+      let name: string;
+      try {
+        name = safePath(entry.path);
+      } catch (error) {
+        fail(error as Error);
+        return entry.resume();
+      }
       const chunks: Buffer[] = [];
       entry.on("data", (chunk: Buffer) => {
         total += chunk.length;
@@ -62,7 +80,11 @@ async function readTarball(body: Buffer, maxBytes: number): Promise<Map<string, 
   await new Promise<void>((resolve) => {
     const source = Readable.from([body]);
     const onError = (error: Error) => {
-      fail(error instanceof BadRequestError || error instanceof PayloadTooLargeError ? error : new BadRequestError(`the archive cannot be read: ${error.message}`));
+      fail(
+        error instanceof BadRequestError || error instanceof PayloadTooLargeError
+          ? error
+          : new BadRequestError(`the archive cannot be read: ${error.message}`),
+      );
       resolve();
     };
     parser.on("error", onError);
@@ -79,7 +101,11 @@ async function readTarball(body: Buffer, maxBytes: number): Promise<Map<string, 
   return files;
 }
 
-function readMultipart(body: Buffer, contentType: string, maxBytes: number): Promise<Map<string, Buffer>> {
+function readMultipart(
+  body: Buffer,
+  contentType: string,
+  maxBytes: number,
+): Promise<Map<string, Buffer>> {
   return new Promise((resolve, reject) => {
     const files = new Map<string, Buffer>();
     let failure: Error | null = null;
@@ -109,25 +135,38 @@ function readMultipart(body: Buffer, contentType: string, maxBytes: number): Pro
       stream.on("limit", () => fail(new PayloadTooLargeError(`file ${name}`, maxBytes)));
       stream.on("end", () => addFile(files, name, Buffer.concat(chunks), fail));
     });
-    parser.on("filesLimit", () => fail(new BadRequestError(`a project may have at most ${MAX_FILES} files`)));
-    parser.on("error", (error: Error) => reject(new BadRequestError(`the multipart body cannot be read: ${error.message}`)));
+    parser.on("filesLimit", () =>
+      fail(new BadRequestError(`a project may have at most ${MAX_FILES} files`)),
+    );
+    parser.on("error", (error: Error) =>
+      reject(new BadRequestError(`the multipart body cannot be read: ${error.message}`)),
+    );
     parser.on("close", () => (failure ? reject(failure) : resolve(files)));
     parser.end(body);
   });
 }
 
-function addFile(files: Map<string, Buffer>, name: string, data: Buffer, fail: (e: Error) => void): void {
+function addFile(
+  files: Map<string, Buffer>,
+  name: string,
+  data: Buffer,
+  fail: (e: Error) => void,
+): void {
   if (files.has(name)) return void fail(new BadRequestError(`${name} appears twice in the upload`));
-  if (files.size >= MAX_FILES) return void fail(new BadRequestError(`a project may have at most ${MAX_FILES} files`));
+  if (files.size >= MAX_FILES)
+    return void fail(new BadRequestError(`a project may have at most ${MAX_FILES} files`));
   files.set(name, data);
 }
 
 /** A project-relative path, or a refusal naming the path. */
 export function safePath(raw: string): string {
-  if (raw === "" || raw.includes("\0")) throw new BadRequestError("a file in the upload has no usable name");
+  if (raw === "" || raw.includes("\0"))
+    throw new BadRequestError("a file in the upload has no usable name");
   if (raw.includes("\\")) throw new BadRequestError(`${raw}: use "/" in paths, not "\\"`);
   if (raw.startsWith("/") || /^[A-Za-z]:/.test(raw)) {
-    throw new BadRequestError(`${raw}: absolute paths are not allowed; paths must stay inside the project`);
+    throw new BadRequestError(
+      `${raw}: absolute paths are not allowed; paths must stay inside the project`,
+    );
   }
   const normalized = path.normalize(raw).replace(/\/+$/, "");
   if (normalized === ".." || normalized.startsWith("../") || raw.split("/").includes("..")) {

@@ -11,7 +11,10 @@ import { UnauthorizedError } from "../errors";
 export const TOKEN_FILE = "token";
 
 /** The token to use, and whether it was just created (and should be shown once). */
-export function loadOrCreateToken(dataDir: string, fixed: string | null): { token: string; created: boolean } {
+export function loadOrCreateToken(
+  dataDir: string,
+  fixed: string | null,
+): { token: string; created: boolean } {
   if (fixed !== null) return { token: fixed, created: false };
   const file = path.join(dataDir, TOKEN_FILE);
   if (existsSync(file)) {

@@ -53,7 +53,10 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
   try {
     return gunzipSync(raw, { maxOutputLength: options.limitBytes });
   } catch (error) {
-    if (error instanceof RangeError || (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+    if (
+      error instanceof RangeError ||
+      (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
+    ) {
       throw new PayloadTooLargeError(`${options.what} (decoded)`, options.limitBytes);
     }
     throw new BadRequestError(`${options.what} is not valid gzip: ${(error as Error).message}`);

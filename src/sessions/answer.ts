@@ -45,15 +45,27 @@ export function toAnswer(returned: ReturnedValue): HttpAnswer {
       const { status_code, headers, body } = returned.response;
       const bytes = typeof body === "string" ? Buffer.from(body, "utf8") : Buffer.from(body);
       const kept = headers.filter(([name]) => !SERVER_HEADERS.has(name));
-      const dropped = [...new Set(headers.filter(([name]) => SERVER_HEADERS.has(name)).map(([n]) => n))];
+      const dropped = [
+        ...new Set(headers.filter(([name]) => SERVER_HEADERS.has(name)).map(([n]) => n)),
+      ];
       if (bytes.length > 0 && !kept.some(([name]) => name === "content-type")) {
-        kept.push(["content-type", typeof body === "string" ? "text/plain; charset=utf-8" : "application/octet-stream"]);
+        kept.push([
+          "content-type",
+          typeof body === "string" ? "text/plain; charset=utf-8" : "application/octet-stream",
+        ]);
       }
       // 1xx cannot end a request; a 1xx outcome is answered as a failure of the handler.
       if (status_code < 200) {
-        return jsonAnswer(502, { error: `the session answered with status ${status_code}, which cannot end a request` });
+        return jsonAnswer(502, {
+          error: `the session answered with status ${status_code}, which cannot end a request`,
+        });
       }
-      return { status: status_code, headers: kept, body: NO_BODY_STATUSES.has(status_code) ? Buffer.alloc(0) : bytes, dropped };
+      return {
+        status: status_code,
+        headers: kept,
+        body: NO_BODY_STATUSES.has(status_code) ? Buffer.alloc(0) : bytes,
+        dropped,
+      };
     }
   }
 }

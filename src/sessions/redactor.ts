@@ -11,7 +11,9 @@ export class Redactor {
   readonly #secrets: string[];
 
   constructor(secretValues: Iterable<string>) {
-    this.#secrets = [...new Set(secretValues)].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
+    this.#secrets = [...new Set(secretValues)]
+      .filter((s) => s.length > 0)
+      .sort((a, b) => b.length - a.length);
   }
 
   get empty(): boolean {

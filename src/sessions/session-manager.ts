@@ -59,7 +59,13 @@ export class SessionManager {
         sessionId: id,
         handler: deployment.handlerKeys.get(trigger.name)!,
         call: `${call.file}:${call.export}`,
-        event: { event_id: event.id, session_id: id, event_type: event.data.method.toLowerCase(), trigger: trigger.name, data: event.data },
+        event: {
+          event_id: event.id,
+          session_id: id,
+          event_type: event.data.method.toLowerCase(),
+          trigger: trigger.name,
+          data: event.data,
+        },
       },
       run,
     );

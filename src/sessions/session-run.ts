@@ -45,7 +45,11 @@ export class SessionRun implements SessionObserver {
   constructor(options: SessionRunOptions) {
     this.id = options.id;
     this.#options = options;
-    this.#logger = options.logger.child({ session_id: options.id, project: options.project, trigger: options.trigger });
+    this.#logger = options.logger.child({
+      session_id: options.id,
+      project: options.project,
+      trigger: options.trigger,
+    });
     this.answer = options.isSync ? new Promise((resolve) => (this.#answer = resolve)) : null;
     this.done = new Promise((resolve) => (this.#markDone = resolve));
 
@@ -77,7 +81,12 @@ export class SessionRun implements SessionObserver {
       const timeoutMs = this.#options.syncTimeoutMs;
       this.#syncTimer = setTimeout(() => {
         this.#note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
-        this.#decide(jsonAnswer(504, { error: `the session did not respond within ${timeoutMs} ms`, session_id: this.id }));
+        this.#decide(
+          jsonAnswer(504, {
+            error: `the session did not respond within ${timeoutMs} ms`,
+            session_id: this.id,
+          }),
+        );
       }, timeoutMs);
     }
   }
@@ -106,7 +115,10 @@ export class SessionRun implements SessionObserver {
         this.#outcome(record.args[0]);
         break;
       default:
-        this.#log("call", redact.value({ binding: record.binding, args: record.args, result: record.result }));
+        this.#log(
+          "call",
+          redact.value({ binding: record.binding, args: record.args, result: record.result }),
+        );
     }
   }
 
@@ -117,7 +129,9 @@ export class SessionRun implements SessionObserver {
     if (end.ok) {
       state = "completed";
       if (end.droppedTimers > 0) {
-        this.#note(`${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`);
+        this.#note(
+          `${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`,
+        );
       }
       if (this.#answer !== null) {
         this.#note(`answered with the handler's return value (${end.returned.kind})`);
@@ -127,16 +141,26 @@ export class SessionRun implements SessionObserver {
       const { failure } = end;
       state = failure.kind === "stopped" ? "stopped" : "error";
       reason = this.#options.redactor.text(failure.reason);
-      const error = failure.error ?? { name: errorName(failure.kind), message: reason, stack: null };
+      const message = failure.detail === undefined ? reason : `${reason}: ${failure.detail}`;
+      const error = failure.error ?? { name: errorName(failure.kind), message, stack: null };
       this.#log("error", this.#options.redactor.value(error), now);
       this.#decide(
         jsonAnswer(502, {
-          error: failure.kind === "stopped" ? "the session was stopped before it responded" : "the session failed before it responded",
+          error:
+            failure.kind === "stopped"
+              ? "the session was stopped before it responded"
+              : "the session failed before it responded",
           session_id: this.id,
         }),
       );
     }
-    this.#options.store.endSession(this.id, state, now, reason, Math.round(end.cpuMs * 1000) / 1000);
+    this.#options.store.endSession(
+      this.id,
+      state,
+      now,
+      reason,
+      Math.round(end.cpuMs * 1000) / 1000,
+    );
     this.#log("state", reason === null ? { state } : { state, reason }, now);
     this.#logger.debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");
     this.#options.onDone(this);
@@ -172,12 +196,21 @@ export class SessionRun implements SessionObserver {
   }
 
   #log(kind: LogKind, data: unknown, time = new Date().toISOString()): void {
-    this.#options.store.appendLog({ session_id: this.id, seq: this.#seq++, time, kind, data: JSON.stringify(data) });
+    this.#options.store.appendLog({
+      session_id: this.id,
+      seq: this.#seq++,
+      time,
+      kind,
+      data: JSON.stringify(data),
+    });
   }
 }
 
 function loggedOutcome(outcome: Outcome, redactor: Redactor) {
-  const bytes = typeof outcome.body === "string" ? Buffer.from(outcome.body, "utf8") : Buffer.from(outcome.body);
+  const bytes =
+    typeof outcome.body === "string"
+      ? Buffer.from(outcome.body, "utf8")
+      : Buffer.from(outcome.body);
   const shown = bytes.subarray(0, MAX_LOGGED_BODY_BYTES);
   const text = new TextDecoder("utf-8", { fatal: false }).decode(shown);
   const isText = Buffer.from(text, "utf8").equals(shown);

@@ -40,7 +40,9 @@ export class ProjectsStore {
   }
 
   project(name: string): ProjectRow | undefined {
-    return this.#db.prepare<[string], ProjectRow>("SELECT * FROM projects WHERE name = ?").get(name);
+    return this.#db
+      .prepare<[string], ProjectRow>("SELECT * FROM projects WHERE name = ?")
+      .get(name);
   }
 
   projects(): ProjectRow[] {
@@ -48,7 +50,9 @@ export class ProjectsStore {
   }
 
   deployment(id: string): DeploymentRow | undefined {
-    const row = this.#db.prepare<[string], RawDeploymentRow>("SELECT * FROM deployments WHERE id = ?").get(id);
+    const row = this.#db
+      .prepare<[string], RawDeploymentRow>("SELECT * FROM deployments WHERE id = ?")
+      .get(id);
     return row && { ...row, manifest: JSON.parse(row.manifest) as Manifest };
   }
 

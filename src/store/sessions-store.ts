@@ -94,12 +94,20 @@ export class SessionsStore {
     this.#queue.push(() => this.#updateState.run(state, time, id));
   }
 
-  endSession(id: string, state: SessionState, time: string, error: string | null, cpuMs: number): void {
+  endSession(
+    id: string,
+    state: SessionState,
+    time: string,
+    error: string | null,
+    cpuMs: number,
+  ): void {
     this.#queue.push(() => this.#endSession.run(state, time, time, error, cpuMs, id));
   }
 
   appendLog(row: LogRow): void {
-    this.#queue.push(() => this.#insertLog.run(row.session_id, row.seq, row.time, row.kind, row.data));
+    this.#queue.push(() =>
+      this.#insertLog.run(row.session_id, row.seq, row.time, row.kind, row.data),
+    );
   }
 
   /** Resolves once every write queued so far is committed. */
@@ -109,7 +117,9 @@ export class SessionsStore {
 
   session(id: string): SessionRow | undefined {
     this.#queue.flush();
-    return this.#queue.db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?").get(id);
+    return this.#queue.db
+      .prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?")
+      .get(id);
   }
 
   sessions(filter: SessionFilter): SessionRow[] {
@@ -165,8 +175,20 @@ export class SessionsStore {
         )
         .all();
       for (const row of rows) {
-        this.#insertLog.run(row.id, row.next, time, "error", JSON.stringify({ name: "Error", message: reason, stack: null }));
-        this.#insertLog.run(row.id, row.next + 1, time, "state", JSON.stringify({ state: "error", reason }));
+        this.#insertLog.run(
+          row.id,
+          row.next,
+          time,
+          "error",
+          JSON.stringify({ name: "Error", message: reason, stack: null }),
+        );
+        this.#insertLog.run(
+          row.id,
+          row.next + 1,
+          time,
+          "state",
+          JSON.stringify({ state: "error", reason }),
+        );
         this.#endSession.run("error", time, time, reason, null, row.id);
       }
       return rows.length;

@@ -59,7 +59,10 @@ export class WriteQueue {
     try {
       this.#runAll(writes);
     } catch (error) {
-      this.#logger.error({ err: error, writes: writes.length }, "a batch of database writes failed");
+      this.#logger.error(
+        { err: error, writes: writes.length },
+        "a batch of database writes failed",
+      );
       for (const waiter of waiters) waiter.reject(error);
       return;
     }

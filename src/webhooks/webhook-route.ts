@@ -43,9 +43,15 @@ export function webhookRoute(deps: WebhookDeps): Middleware {
       if (!known) deps.logger.error({ err: error }, "webhook request failed");
       const status = known ? error.status : 500;
       const headers: [string, string][] = [];
-      if (error instanceof TooManySessionsError) headers.push(["retry-after", String(error.retryAfterSeconds)]);
+      if (error instanceof TooManySessionsError)
+        headers.push(["retry-after", String(error.retryAfterSeconds)]);
       const message = known && error.expose ? error.message : "internal error";
-      send(ctx.res, { status, headers: [["content-type", "application/json"], ...headers], body: Buffer.from(JSON.stringify({ error: message })), dropped: [] });
+      send(ctx.res, {
+        status,
+        headers: [["content-type", "application/json"], ...headers],
+        body: Buffer.from(JSON.stringify({ error: message })),
+        dropped: [],
+      });
     }
   };
 }
@@ -57,10 +63,15 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
   const live = deps.live.trigger(slug);
   if (live === undefined) throw new NotFoundError("no webhook at this address");
 
-  const body = await readBody(ctx.req, { limitBytes: deps.limits.maxBodyBytes, what: "the request body", gzip: true });
+  const body = await readBody(ctx.req, {
+    limitBytes: deps.limits.maxBodyBytes,
+    what: "the request body",
+    gzip: true,
+  });
   const { trigger, deployment } = live;
   const startsSession =
-    trigger.call !== null && (trigger.event_type.length === 0 || trigger.event_type.includes(ctx.method.toLowerCase()));
+    trigger.call !== null &&
+    (trigger.event_type.length === 0 || trigger.event_type.includes(ctx.method.toLowerCase()));
   if (startsSession && deps.sessions.atCapacity) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }
@@ -85,7 +96,10 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
   }
 
   const run = deps.sessions.start(live, { id: eventId, data });
-  const ids: [string, string][] = [["isohook-event-id", eventId], ["isohook-session-id", run.id]];
+  const ids: [string, string][] = [
+    ["isohook-event-id", eventId],
+    ["isohook-session-id", run.id],
+  ];
   if (run.answer === null) {
     await deps.store.commit();
     return send(ctx.res, accepted(ids));
@@ -110,7 +124,8 @@ function send(res: ServerResponse, answer: HttpAnswer): void {
   if (res.headersSent || res.destroyed) return;
   const flat: string[] = [];
   for (const [name, value] of answer.headers) flat.push(name, value);
-  if (answer.status !== 204 && answer.status !== 304) flat.push("content-length", String(answer.body.length));
+  if (answer.status !== 204 && answer.status !== 304)
+    flat.push("content-length", String(answer.body.length));
   res.writeHead(answer.status, flat);
   res.end(answer.body);
 }

@@ -34,8 +34,13 @@ export async function deployProgram(
   triggers: TriggerSpec[],
   files: Record<string, string> = {},
 ): Promise<DeployResult> {
-  const response = await t.deployFiles({ "autokitteh.yaml": manifest(project, triggers), "program.ts": program, ...files });
+  const response = await t.deployFiles({
+    "autokitteh.yaml": manifest(project, triggers),
+    "program.ts": program,
+    ...files,
+  });
   const body = await response.json();
-  if (response.status !== 201) throw new Error(`deploy failed: ${response.status} ${JSON.stringify(body)}`);
+  if (response.status !== 201)
+    throw new Error(`deploy failed: ${response.status} ${JSON.stringify(body)}`);
   return body as DeployResult;
 }

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { create as createTar } from "tar";
 import { loadSettings, type Limits } from "../../src/config";
@@ -12,14 +13,19 @@ import type { DeployResult } from "../../src/deploy/deployer";
 import { startServer, type RunningServer } from "../../src/server";
 import Database from "better-sqlite3";
 
-export const EXAMPLES = path.resolve(__dirname, "../../examples");
+export const EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
 
 export interface TestServer {
   server: RunningServer;
   url: string;
   token: string;
   dataDir: string;
-  api(method: string, route: string, body?: BodyInit, headers?: Record<string, string>): Promise<Response>;
+  api(
+    method: string,
+    route: string,
+    body?: RequestInit["body"],
+    headers?: Record<string, string>,
+  ): Promise<Response>;
   deployDir(dir: string): Promise<DeployResult>;
   deployFiles(files: Record<string, string>): Promise<Response>;
   /** The webhook URL of a trigger of the last deploy of its project. */
@@ -32,10 +38,18 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(options: { limits?: Partial<Limits>; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { limits?: Partial<Limits>; dataDir?: string } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "isohook-test-"));
-  const settings = loadSettings({}, { host: "127.0.0.1", port: 0, dataDir, token: "test-token", limits: options.limits ?? {} });
-  const server = await startServer({ settings, logger: pino({ level: process.env.ISOHOOK_TEST_LOG ?? "silent" }) });
+  const settings = loadSettings(
+    {},
+    { host: "127.0.0.1", port: 0, dataDir, token: "test-token", limits: options.limits ?? {} },
+  );
+  const server = await startServer({
+    settings,
+    logger: pino({ level: process.env.ISOHOOK_TEST_LOG ?? "silent" }),
+  });
   const url = server.url;
   const auth = { authorization: `Bearer ${server.token}` };
   let readonlyDb: Database.Database | undefined;
@@ -50,9 +64,12 @@ export async function startTestServer(options: { limits?: Partial<Limits>; dataD
     dataDir,
     api,
     async deployDir(dir) {
-      const response = await api("POST", "/api/deploy", await tarball(dir), { "content-type": "application/gzip" });
+      const response = await api("POST", "/api/deploy", await tarball(dir), {
+        "content-type": "application/gzip",
+      });
       const json = (await response.json()) as DeployResult;
-      if (response.status !== 201) throw new Error(`deploy of ${dir} failed: ${response.status} ${JSON.stringify(json)}`);
+      if (response.status !== 201)
+        throw new Error(`deploy of ${dir} failed: ${response.status} ${JSON.stringify(json)}`);
       return json;
     },
     deployFiles(files) {
@@ -77,13 +94,18 @@ export async function startTestServer(options: { limits?: Partial<Limits>; dataD
           const session = (await response.json()) as Record<string, unknown>;
           if (states.includes(session.state as string)) return session;
         }
-        if (Date.now() > deadline) throw new Error(`session ${id} did not reach ${states.join("/")}`);
+        if (Date.now() > deadline)
+          throw new Error(`session ${id} did not reach ${states.join("/")}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     },
     async log(id) {
       const response = await api("GET", `/api/sessions/${id}/log`);
-      return ((await response.json()) as { log: { seq: number; kind: string; data: Record<string, any> }[] }).log;
+      return (
+        (await response.json()) as {
+          log: { seq: number; kind: string; data: Record<string, any> }[];
+        }
+      ).log;
     },
     async close() {
       readonlyDb?.close();
@@ -96,6 +118,7 @@ export async function startTestServer(options: { limits?: Partial<Limits>; dataD
 /** A project folder as the `.tar.gz` the API takes. */
 export async function tarball(dir: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of createTar({ gzip: true, cwd: dir, portable: true }, ["."])) chunks.push(chunk as Buffer);
+  for await (const chunk of createTar({ gzip: true, cwd: dir, portable: true }, ["."]))
+    chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }

@@ -33,22 +33,47 @@ describe("simple_api", () => {
     expect(sessionId).toMatch(/^ses_[0-9a-z]{26}$/);
 
     await t.waitForSession(sessionId);
-    const row = t.db().prepare("SELECT * FROM sessions WHERE id = ?").get(sessionId) as Record<string, unknown>;
-    expect(row).toMatchObject({ project: "simple_api", trigger: "api", state: "completed", event_id: eventId, is_sync: 1 });
+    const row = t.db().prepare("SELECT * FROM sessions WHERE id = ?").get(sessionId) as Record<
+      string,
+      unknown
+    >;
+    expect(row).toMatchObject({
+      project: "simple_api",
+      trigger: "api",
+      state: "completed",
+      event_id: eventId,
+      is_sync: 1,
+    });
     expect(row.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-    const event = t.db().prepare("SELECT * FROM events WHERE id = ?").get(eventId) as Record<string, unknown>;
+    const event = t.db().prepare("SELECT * FROM events WHERE id = ?").get(eventId) as Record<
+      string,
+      unknown
+    >;
     expect(event).toMatchObject({ project: "simple_api", trigger: "api", event_type: "post" });
     expect(Buffer.from(event.body as Uint8Array).toString()).toBe('{"name": "Alice"}');
 
-    const log = t.db().prepare("SELECT kind, data FROM session_log WHERE session_id = ? ORDER BY seq").all(sessionId) as { kind: string; data: string }[];
+    const log = t
+      .db()
+      .prepare("SELECT kind, data FROM session_log WHERE session_id = ? ORDER BY seq")
+      .all(sessionId) as { kind: string; data: string }[];
     expect(log.map((l) => l.kind)).toEqual(["state", "state", "outcome", "state"]);
-    expect(log.map((l) => JSON.parse(l.data).state).filter(Boolean)).toEqual(["created", "running", "completed"]);
-    expect(JSON.parse(log[2]!.data)).toMatchObject({ status_code: 200, disposition: "sent", body: '{"message":"Hello, Alice!"}', more: false });
+    expect(log.map((l) => JSON.parse(l.data).state).filter(Boolean)).toEqual([
+      "created",
+      "running",
+      "completed",
+    ]);
+    expect(JSON.parse(log[2]!.data)).toMatchObject({
+      status_code: 200,
+      disposition: "sent",
+      body: '{"message":"Hello, Alice!"}',
+      more: false,
+    });
   });
 });
 
 describe("rest_validation", () => {
-  const post = (body: string) => fetch(t.webhook(deployed.rest_validation!, "create_user"), { method: "POST", body });
+  const post = (body: string) =>
+    fetch(t.webhook(deployed.rest_validation!, "create_user"), { method: "POST", body });
 
   it("creates a user: 201 with a Location", async () => {
     const response = await post('{"email": "ada@example.com", "name": "Ada"}');
@@ -85,7 +110,9 @@ describe("order_accepted", () => {
     expect(answeredMs).toBeLessThan(100);
 
     const sessionId = response.headers.get("isohook-session-id")!;
-    const sessionAtAnswer = (await (await t.api("GET", `/api/sessions/${sessionId}`)).json()) as { state: string };
+    const sessionAtAnswer = (await (await t.api("GET", `/api/sessions/${sessionId}`)).json()) as {
+      state: string;
+    };
     expect(sessionAtAnswer.state).toBe("running");
 
     const session = await t.waitForSession(sessionId);
@@ -94,10 +121,17 @@ describe("order_accepted", () => {
     const outcomes = log.filter((l) => l.kind === "outcome").map((l) => l.data);
     expect(outcomes).toMatchObject([
       { status_code: 202, disposition: "sent", more: false },
-      { status_code: 200, disposition: "intermediate", more: true, body: "payment for ord_1 processed" },
+      {
+        status_code: 200,
+        disposition: "intermediate",
+        more: true,
+        body: "payment for ord_1 processed",
+      },
     ]);
     const sent = log.findIndex((l) => l.kind === "outcome");
-    const completion = log.findIndex((l) => l.kind === "print" && l.data.text === "order ord_1 completed: 2 item(s) shipped");
+    const completion = log.findIndex(
+      (l) => l.kind === "print" && l.data.text === "order ord_1 completed: 2 item(s) shipped",
+    );
     expect(completion).toBeGreaterThan(sent);
   });
 });

@@ -85,7 +85,12 @@ const hook = (trigger: string) => t.webhook(project, trigger);
 
 beforeAll(async () => {
   t = await startTestServer({ limits: { maxBodyBytes: 64 * 1024, maxRunning: 50 } });
-  const sync = (name: string, extra: object = {}) => ({ name, call: `program.ts:${name}`, is_sync: true, ...extra });
+  const sync = (name: string, extra: object = {}) => ({
+    name,
+    call: `program.ts:${name}`,
+    is_sync: true,
+    ...extra,
+  });
   project = await deployProgram(t, "webhooks", PROGRAM, [
     sync("echo"),
     sync("raw"),
@@ -113,10 +118,16 @@ describe("async webhooks", () => {
     const eventId = response.headers.get("isohook-event-id")!;
     const sessionId = response.headers.get("isohook-session-id")!;
     // Read the file directly, at once: the 202 promised these rows are on disk.
-    expect(t.db().prepare("SELECT id FROM events WHERE id = ?").get(eventId)).toEqual({ id: eventId });
-    expect(t.db().prepare("SELECT id FROM sessions WHERE id = ?").get(sessionId)).toEqual({ id: sessionId });
+    expect(t.db().prepare("SELECT id FROM events WHERE id = ?").get(eventId)).toEqual({
+      id: eventId,
+    });
+    expect(t.db().prepare("SELECT id FROM sessions WHERE id = ?").get(sessionId)).toEqual({
+      id: sessionId,
+    });
     await t.waitForSession(sessionId);
-    expect((await t.log(sessionId)).some((l) => l.kind === "print" && l.data.text === "background done")).toBe(true);
+    expect(
+      (await t.log(sessionId)).some((l) => l.kind === "print" && l.data.text === "background done"),
+    ).toBe(true);
   });
 
   it("a trigger without call only stores the event: 202, no session", async () => {
@@ -124,7 +135,10 @@ describe("async webhooks", () => {
     expect(response.status).toBe(202);
     expect(response.headers.get("isohook-event-id")).toMatch(/^evt_/);
     expect(response.headers.get("isohook-session-id")).toBeNull();
-    const count = t.db().prepare("SELECT COUNT(*) AS n FROM sessions WHERE event_id = ?").get(response.headers.get("isohook-event-id")) as { n: number };
+    const count = t
+      .db()
+      .prepare("SELECT COUNT(*) AS n FROM sessions WHERE event_id = ?")
+      .get(response.headers.get("isohook-event-id")) as { n: number };
     expect(count.n).toBe(0);
   });
 
@@ -151,7 +165,11 @@ describe("sync webhooks", () => {
     expect(echoed.trigger).toBe("echo");
     expect(echoed.data.method).toBe("PUT");
     expect(echoed.data.raw_url).toBe(`${slug}/a/b%20c?x=1&y=2&x=3`);
-    expect(echoed.data.url).toEqual({ path: `${slug}/a/b c`, query: { x: "1, 3", y: "2" }, path_suffix: "a/b c" });
+    expect(echoed.data.url).toEqual({
+      path: `${slug}/a/b c`,
+      query: { x: "1, 3", y: "2" },
+      path_suffix: "a/b c",
+    });
     expect(echoed.data.headers["x-multi"]).toBe("one");
     expect(echoed.data.body.text).toBe("name=Ada&tag=a&tag=b");
     expect(echoed.data.body.json).toBeNull();
@@ -161,11 +179,15 @@ describe("sync webhooks", () => {
   it("join repeated headers with a comma and parse JSON whatever the content type", async () => {
     const body = JSON.stringify({ k: [1, 2] });
     const echoed = await new Promise<Record<string, any>>((resolve, reject) => {
-      const req = request(hook("echo"), { method: "POST", headers: { "x-dup": ["a", "b"], "content-type": "text/plain" } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
-      });
+      const req = request(
+        hook("echo"),
+        { method: "POST", headers: { "x-dup": ["a", "b"], "content-type": "text/plain" } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
+        },
+      );
       req.on("error", reject);
       req.end(body);
     });
@@ -178,7 +200,9 @@ describe("sync webhooks", () => {
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
     const response = await fetch(hook("raw"), { method: "POST", body: bytes });
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
-    const echoed = (await (await fetch(hook("echo"), { method: "POST", body: Buffer.from([0xff, 0xfe, 0x41]) })).json()) as Record<string, any>;
+    const echoed = (await (
+      await fetch(hook("echo"), { method: "POST", body: Buffer.from([0xff, 0xfe, 0x41]) })
+    ).json()) as Record<string, any>;
     expect(echoed.data.body.text).toBeNull();
     expect(echoed.data.body.bytes).toEqual([0xff, 0xfe, 0x41]);
   });
@@ -198,8 +222,13 @@ describe("sync webhooks", () => {
     expect(response.headers.get("content-type")).toBe("text/plain; charset=utf-8");
     const sessionId = response.headers.get("isohook-session-id")!;
     await t.waitForSession(sessionId);
-    const outcomes = (await t.log(sessionId)).filter((l) => l.kind === "outcome").map((l) => [l.data.body, l.data.disposition]);
-    expect(outcomes).toEqual([["first", "sent"], ["second", "ignored"]]);
+    const outcomes = (await t.log(sessionId))
+      .filter((l) => l.kind === "outcome")
+      .map((l) => [l.data.body, l.data.disposition]);
+    expect(outcomes).toEqual([
+      ["first", "sent"],
+      ["second", "ignored"],
+    ]);
   });
 
   it("log more: true outcomes without sending them", async () => {
@@ -207,8 +236,13 @@ describe("sync webhooks", () => {
     expect(await response.text()).toBe("done");
     const sessionId = response.headers.get("isohook-session-id")!;
     await t.waitForSession(sessionId);
-    const outcomes = (await t.log(sessionId)).filter((l) => l.kind === "outcome").map((l) => [l.data.body, l.data.disposition]);
-    expect(outcomes).toEqual([["progress", "intermediate"], ["done", "sent"]]);
+    const outcomes = (await t.log(sessionId))
+      .filter((l) => l.kind === "outcome")
+      .map((l) => [l.data.body, l.data.disposition]);
+    expect(outcomes).toEqual([
+      ["progress", "intermediate"],
+      ["done", "sent"],
+    ]);
   });
 
   it("answer 504 at the trigger's timeout while the session runs on", async () => {
@@ -219,7 +253,10 @@ describe("sync webhooks", () => {
     expect(elapsed).toBeGreaterThanOrEqual(140);
     expect(elapsed).toBeLessThan(400);
     const sessionId = response.headers.get("isohook-session-id")!;
-    expect(await response.json()).toEqual({ error: "the session did not respond within 150 ms", session_id: sessionId });
+    expect(await response.json()).toEqual({
+      error: "the session did not respond within 150 ms",
+      session_id: sessionId,
+    });
     const session = await t.waitForSession(sessionId);
     expect(session.state).toBe("completed");
     const outcome = (await t.log(sessionId)).find((l) => l.kind === "outcome")!;
@@ -231,7 +268,10 @@ describe("sync webhooks", () => {
     expect(response.status).toBe(502);
     const sessionId = response.headers.get("isohook-session-id")!;
     const text = await response.text();
-    expect(JSON.parse(text)).toEqual({ error: "the session failed before it responded", session_id: sessionId });
+    expect(JSON.parse(text)).toEqual({
+      error: "the session failed before it responded",
+      session_id: sessionId,
+    });
     expect(text).not.toContain("/srv/secret");
     const session = await t.waitForSession(sessionId);
     expect(session).toMatchObject({ state: "error", error: "Error: boom at /srv/secret/path" });
@@ -257,7 +297,9 @@ describe("sync webhooks", () => {
   });
 
   it("make http_outcome throw a TypeError for every kind of bad argument", async () => {
-    const errors = (await (await fetch(hook("bad_outcomes"), { method: "POST" })).json()) as string[];
+    const errors = (await (
+      await fetch(hook("bad_outcomes"), { method: "POST" })
+    ).json()) as string[];
     expect(errors).toHaveLength(11);
     for (const error of errors) expect(error).toMatch(/^TypeError: http_outcome: /);
     expect(errors[0]).toContain("between 100 and 599");
@@ -269,16 +311,24 @@ describe("sync webhooks", () => {
 
   it("let the session run on when the client disconnects, and log it", async () => {
     const controller = new AbortController();
-    const pending = fetch(hook("waits"), { method: "POST", signal: controller.signal }).catch(() => null);
+    const pending = fetch(hook("waits"), { method: "POST", signal: controller.signal }).catch(
+      () => null,
+    );
     await new Promise((r) => setTimeout(r, 100));
     controller.abort();
     await pending;
-    const rows = () => t.db().prepare("SELECT id, state FROM sessions WHERE trigger = 'waits'").all() as { id: string; state: string }[];
+    const rows = () =>
+      t.db().prepare("SELECT id, state FROM sessions WHERE trigger = 'waits'").all() as {
+        id: string;
+        state: string;
+      }[];
     const [row] = rows();
     const session = await t.waitForSession(row!.id);
     expect(session.state).toBe("completed");
     const log = await t.log(row!.id);
-    expect(log.some((l) => l.kind === "note" && /client disconnected/.test(l.data.message))).toBe(true);
+    expect(log.some((l) => l.kind === "note" && /client disconnected/.test(l.data.message))).toBe(
+      true,
+    );
     expect(log.find((l) => l.kind === "outcome")!.data.disposition).toBe("ignored");
   });
 });
@@ -289,15 +339,21 @@ describe("refusals", () => {
     const response = await fetch(`${t.url}/webhooks/doesnotexist`, { method: "POST", body: "x" });
     expect(response.status).toBe(404);
     expect(await response.json()).toEqual({ error: "no webhook at this address" });
-    expect((t.db().prepare("SELECT COUNT(*) AS n FROM events").get() as { n: number }).n).toBe(before);
+    expect((t.db().prepare("SELECT COUNT(*) AS n FROM events").get() as { n: number }).n).toBe(
+      before,
+    );
   });
 
   it("413 for a declared body over the limit, read by a client still sending", async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(hook("echo"), { method: "POST", headers: { "content-length": String(4 * 1024 * 1024) } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const req = request(
+        hook("echo"),
+        { method: "POST", headers: { "content-length": String(4 * 1024 * 1024) } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       req.on("error", reject);
       const chunk = Buffer.alloc(64 * 1024, 1);
       let sent = 0;
@@ -318,7 +374,9 @@ describe("refusals", () => {
       const req = request(hook("echo"), { method: "POST" }, (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode!, body: Buffer.concat(chunks).toString() }),
+        );
       });
       req.on("error", reject);
       for (let i = 0; i < 40; i++) req.write(Buffer.alloc(4096, 2));
@@ -329,15 +387,27 @@ describe("refusals", () => {
   });
 
   it("decodes gzip, answers 413 to a gzip bomb and 415 to other encodings", async () => {
-    const ok = await fetch(hook("echo"), { method: "POST", headers: { "content-encoding": "gzip" }, body: gzipSync('{"a":1}') });
+    const ok = await fetch(hook("echo"), {
+      method: "POST",
+      headers: { "content-encoding": "gzip" },
+      body: gzipSync('{"a":1}'),
+    });
     expect(((await ok.json()) as Record<string, any>).data.body.json).toEqual({ a: 1 });
 
     const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024));
     expect(bomb.length).toBeLessThan(64 * 1024);
-    const refused = await fetch(hook("echo"), { method: "POST", headers: { "content-encoding": "gzip" }, body: bomb });
+    const refused = await fetch(hook("echo"), {
+      method: "POST",
+      headers: { "content-encoding": "gzip" },
+      body: bomb,
+    });
     expect(refused.status).toBe(413);
 
-    const brotli = await fetch(hook("echo"), { method: "POST", headers: { "content-encoding": "br" }, body: "x" });
+    const brotli = await fetch(hook("echo"), {
+      method: "POST",
+      headers: { "content-encoding": "br" },
+      body: "x",
+    });
     expect(brotli.status).toBe(415);
   });
 });
@@ -346,7 +416,9 @@ describe("limits on running sessions", () => {
   it("429 with Retry-After once the server runs its maximum", async () => {
     const busy = await startTestServer({ limits: { maxRunning: 1 } });
     try {
-      const p = await deployProgram(busy, "busy", PROGRAM, [{ name: "waits", call: "program.ts:waits", is_sync: true }]);
+      const p = await deployProgram(busy, "busy", PROGRAM, [
+        { name: "waits", call: "program.ts:waits", is_sync: true },
+      ]);
       const first = fetch(busy.webhook(p, "waits"), { method: "POST" });
       await new Promise((r) => setTimeout(r, 50));
       const second = await fetch(busy.webhook(p, "waits"), { method: "POST" });

@@ -1,0 +1,286 @@
+// POST /api/deploy: validation with positions, refusals, and what a failed deploy leaves.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { manifest, deployProgram } from "../helpers/projects";
+import { rawTarGz } from "../helpers/raw-tar";
+import { startTestServer, type TestServer } from "../helpers/test-server";
+
+let t: TestServer;
+beforeAll(async () => {
+  t = await startTestServer({ limits: { maxUploadBytes: 256 * 1024 } });
+});
+afterAll(() => t.close());
+
+const GOOD = `import { http_outcome } from "autokitteh";
+export function handle() { http_outcome({ body: "v1" }); }
+`;
+const TRIGGERS = [{ name: "api", call: "program.ts:handle", is_sync: true }];
+
+async function deployError(files: Record<string, string>) {
+  const response = await t.deployFiles(files);
+  return {
+    status: response.status,
+    body: (await response.json()) as {
+      error: string;
+      details: { file: string; line: number; column: number; message: string }[];
+    },
+  };
+}
+
+describe("authentication", () => {
+  it("refuses the API without the bearer token, and serves /healthz without it", async () => {
+    expect((await fetch(`${t.url}/api/projects`)).status).toBe(401);
+    const wrong = await fetch(`${t.url}/api/projects`, {
+      headers: { authorization: "Bearer nope" },
+    });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("www-authenticate")).toContain("Bearer");
+    const deploy = await fetch(`${t.url}/api/deploy`, { method: "POST", body: "x" });
+    expect(deploy.status).toBe(401);
+    expect(await (await fetch(`${t.url}/healthz`)).json()).toEqual({ ok: true });
+  });
+});
+
+describe("manifest errors name file, line and column", () => {
+  it("YAML that does not parse", async () => {
+    const { status, body } = await deployError({
+      "autokitteh.yaml": "version: v2\nproject:\n  name: [unclosed\n",
+      "program.ts": GOOD,
+    });
+    expect(status).toBe(400);
+    expect(body.error).toBe("autokitteh.yaml is not valid");
+    expect(body.details[0]).toMatchObject({
+      file: "autokitteh.yaml",
+      line: expect.any(Number),
+      column: expect.any(Number),
+    });
+  });
+
+  it("an unknown key, at the key", async () => {
+    const yaml = manifest("p1", TRIGGERS).replace(
+      "      type: webhook",
+      "      type: webhook\n      colour: blue",
+    );
+    const { status, body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(body.details).toEqual([
+      {
+        file: "autokitteh.yaml",
+        line: 7,
+        column: 7,
+        message: 'project.triggers.0.colour: Unrecognized key: "colour"',
+      },
+    ]);
+  });
+
+  it("a wrong type, at the value", async () => {
+    const yaml = manifest("p1", TRIGGERS).replace("is_sync: true", 'is_sync: "yes"');
+    const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(body.details[0]).toMatchObject({
+      line: 8,
+      column: 16,
+      message: expect.stringContaining("is_sync"),
+    });
+  });
+
+  it("duplicate trigger names", async () => {
+    const yaml = manifest("p1", [...TRIGGERS, { name: "api", call: "program.ts:handle" }]);
+    const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(body.details).toEqual([
+      expect.objectContaining({ line: 9, message: 'duplicate trigger name "api"' }),
+    ]);
+  });
+
+  it("a call naming a missing file, at the call", async () => {
+    const yaml = manifest("p1", [{ name: "api", call: "nope.ts:handle" }]);
+    const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(body.details).toEqual([
+      {
+        file: "autokitteh.yaml",
+        line: 7,
+        column: 13,
+        message: 'trigger "api": call names nope.ts, which is not in the project',
+      },
+    ]);
+  });
+
+  it("a call naming a missing export, at the call", async () => {
+    const yaml = manifest("p1", [{ name: "api", call: "program.ts:missing" }]);
+    const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(body.error).toBe("the project's code does not build");
+    expect(body.details).toEqual([
+      {
+        file: "autokitteh.yaml",
+        line: 7,
+        column: 13,
+        message: 'trigger "api": program.ts has no export named "missing"',
+      },
+    ]);
+  });
+
+  it("no manifest at all", async () => {
+    const { status, body } = await deployError({ "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(body.error).toBe("the project has no autokitteh.yaml");
+  });
+});
+
+describe("code errors name file, line and column", () => {
+  it("a TypeScript syntax error", async () => {
+    const broken = "export function handle() {\n  const x: number = ;\n}\n";
+    const { status, body } = await deployError({
+      "autokitteh.yaml": manifest("p1", TRIGGERS),
+      "program.ts": broken,
+    });
+    expect(status).toBe(400);
+    expect(body.details[0]).toMatchObject({
+      file: "program.ts",
+      line: 2,
+      column: 21,
+      message: 'Unexpected ";"',
+    });
+  });
+
+  it("an error in an imported file, and imports that leave the project or need packages", async () => {
+    const { body } = await deployError({
+      "autokitteh.yaml": manifest("p1", TRIGGERS),
+      "program.ts":
+        'import "./lib/util";\nimport "../outside";\nimport "lodash";\nimport "node:fs";\n' + GOOD,
+      "lib/util.ts": "export const a = ;\n",
+    });
+    const messages = body.details.map((d) => `${d.file}:${d.line} ${d.message}`);
+    expect(messages).toContain('lib/util.ts:1 Unexpected ";"');
+    expect(messages).toContain(
+      'program.ts:2 cannot import "../outside": it is outside the project',
+    );
+    expect(
+      messages.some((m) =>
+        m.startsWith('program.ts:3 cannot import "lodash": only relative imports'),
+      ),
+    ).toBe(true);
+    expect(messages).toContain(
+      'program.ts:4 cannot import "node:fs": Node\'s modules are not available in the sandbox',
+    );
+  });
+});
+
+/** The rest of each refusal's message after its first words. */
+function tail(expected: string): string {
+  if (expected.startsWith('".."') || expected.startsWith("absolute"))
+    return "; paths must stay inside the project";
+  return " in a project";
+}
+
+describe("uploads", () => {
+  const upload = (body: Buffer, type = "application/gzip") =>
+    t.api("POST", "/api/deploy", body, { "content-type": type });
+
+  it("refuses paths that leave the project, absolute paths and links", async () => {
+    const files = [
+      { name: "autokitteh.yaml", data: manifest("p1", TRIGGERS) },
+      { name: "program.ts", data: GOOD },
+    ];
+    for (const [bad, expected] of [
+      [{ name: "../evil.ts", data: "x" }, '".." is not allowed'],
+      [{ name: "lib/../../evil.ts", data: "x" }, '".." is not allowed'],
+      [{ name: "/etc/evil.ts", data: "x" }, "absolute paths are not allowed"],
+      [
+        { name: "link.ts", type: "2" as const, linkname: "/etc/passwd" },
+        "symbolic links are not allowed",
+      ],
+      [
+        { name: "hard.ts", type: "1" as const, linkname: "program.ts" },
+        "hard links are not allowed",
+      ],
+    ] as const) {
+      const response = await upload(rawTarGz([...files, bad]));
+      expect(response.status, bad.name).toBe(400);
+      expect(((await response.json()) as { error: string }).error).toBe(
+        `${bad.name}: ${expected}` + tail(expected),
+      );
+    }
+    expect((await t.api("GET", "/api/projects/p1")).status).toBe(404);
+  });
+
+  it("reads a project packed inside its folder", async () => {
+    const response = await upload(
+      rawTarGz([
+        { name: "my_project/autokitteh.yaml", data: manifest("packed", TRIGGERS) },
+        { name: "my_project/program.ts", data: GOOD },
+      ]),
+    );
+    expect(response.status).toBe(201);
+  });
+
+  it("413 for an upload over the limit, 400 for a body that is not an archive", async () => {
+    const big = await upload(Buffer.alloc(300 * 1024, 7));
+    expect(big.status).toBe(413);
+    const junk = await upload(Buffer.from("this is not a tarball at all"));
+    expect(junk.status).toBe(400);
+    const json = await upload(Buffer.from("{}"), "application/json");
+    expect(json.status).toBe(400);
+    expect(((await json.json()) as { error: string }).error).toContain("send a .tar.gz");
+  });
+
+  it("refuses an archive that unpacks past the limit (a tar bomb)", async () => {
+    const response = await upload(
+      rawTarGz([
+        { name: "autokitteh.yaml", data: manifest("p1", TRIGGERS) },
+        { name: "big.txt", data: "a".repeat(600 * 1024) },
+      ]),
+    );
+    expect(response.status).toBe(413);
+  });
+});
+
+describe("redeploys", () => {
+  it("keep the slug, serve the new code, let running sessions finish on the old, and survive a failed deploy", async () => {
+    const slow = `import { http_outcome } from "autokitteh";
+export async function handle() { await new Promise((r) => setTimeout(r, 300)); http_outcome({ body: "v1" }); }
+`;
+    const first = await deployProgram(t, "redeployed", slow, TRIGGERS);
+    const url = t.webhook(first, "api");
+    const onOldCode = fetch(url, { method: "POST" });
+    await new Promise((r) => setTimeout(r, 50));
+
+    const v2 = GOOD.replace('"v1"', '"v2"');
+    const second = await deployProgram(t, "redeployed", v2, TRIGGERS);
+    expect(second.deployment_id).not.toBe(first.deployment_id);
+    expect(t.webhook(second, "api")).toBe(url);
+    expect(await (await fetch(url, { method: "POST" })).text()).toBe("v2");
+    expect(await (await onOldCode).text()).toBe("v1");
+
+    const broken = await deployError({
+      "autokitteh.yaml": manifest("redeployed", TRIGGERS),
+      "program.ts": "export function handle( {",
+    });
+    expect(broken.status).toBe(400);
+    expect(await (await fetch(url, { method: "POST" })).text()).toBe("v2");
+    const project = (await (await t.api("GET", "/api/projects/redeployed")).json()) as {
+      active_deployment_id: string;
+      deployments: unknown[];
+    };
+    expect(project.active_deployment_id).toBe(second.deployment_id);
+    expect(project.deployments).toHaveLength(2);
+  });
+});
+
+describe("project listings", () => {
+  it("never show secret values", async () => {
+    const files = {
+      "autokitteh.yaml": manifest(
+        "secretive",
+        TRIGGERS,
+        "  vars:\n    - name: TOKEN\n      value: hunter2\n      secret: true\n    - name: REGION\n      value: eu",
+      ),
+      "program.ts": GOOD,
+    };
+    expect((await t.deployFiles(files)).status).toBe(201);
+    const text = await (await t.api("GET", "/api/projects/secretive")).text();
+    expect(text).not.toContain("hunter2");
+    expect(JSON.parse(text).vars).toEqual([
+      { name: "TOKEN", value: "<secret>", secret: true },
+      { name: "REGION", value: "eu", secret: false },
+    ]);
+    expect(await (await t.api("GET", "/api/projects")).text()).not.toContain("hunter2");
+  });
+});
