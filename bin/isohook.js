@@ -9,11 +9,13 @@ const FLAG = "--no-node-snapshot";
 
 if (process.argv[2] === "serve" && !process.execArgv.includes(FLAG)) {
   const self = fileURLToPath(import.meta.url);
+  // The child watches this pid: if this process is killed outright, the server stops too.
   const child = spawn(
     process.execPath,
     [...process.execArgv, FLAG, self, ...process.argv.slice(2)],
     {
       stdio: "inherit",
+      env: { ...process.env, ISOHOOK_PARENT_PID: String(process.pid) },
     },
   );
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {

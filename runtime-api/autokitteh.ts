@@ -2,7 +2,9 @@
  * The `autokitteh` module user code imports. Types here are the ones published to users in
  * `autokitteh.d.ts`; keep the two in step.
  */
+import ms from "ms";
 import type { SessionRegistry } from "./sessions";
+import { toEventData } from "./event";
 import { toOutcome } from "./outcome";
 
 export interface Event {
@@ -38,7 +40,16 @@ export interface OutcomeOptions {
 export interface AutokittehModule {
   http_outcome(options?: OutcomeOptions): void;
   getenv(name: string): string | undefined;
+  subscribe(source: string, filter?: string): string;
+  next_event(
+    subscription: string | string[],
+    options?: { timeout?: number | string },
+  ): Promise<EventData | null>;
+  unsubscribe(subscription: string): void;
 }
+
+/** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function createAutokitteh(
   registry: SessionRegistry,
@@ -58,6 +69,37 @@ export function createAutokitteh(
       }
     },
 
+    subscribe(source: string, filter?: string): string {
+      const session = registry.current("subscribe");
+      if (typeof source !== "string" || source === "") {
+        throw new TypeError("subscribe: source must be the name of one of the project's triggers");
+      }
+      if (filter !== undefined && filter !== null && typeof filter !== "string") {
+        throw new TypeError("subscribe: filter must be a CEL expression in a string");
+      }
+      return registry.callHost(session, "subscribe", [source, filter ?? null]);
+    },
+
+    next_event(subscription, options) {
+      const session = registry.current("next_event");
+      let ids: string[];
+      let timeoutMs: number | null;
+      try {
+        ids = subscriptionIds(subscription);
+        timeoutMs = toTimeout(options?.timeout);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return registry
+        .callHostAsync(session, "next_event", [ids, timeoutMs])
+        .then((data) => (data === null ? null : toEventData(data)));
+    },
+
+    unsubscribe(subscription: string): void {
+      const session = registry.current("unsubscribe");
+      registry.recordCall(session, "unsubscribe", [String(subscription)], null);
+    },
+
     getenv(name: string): string | undefined {
       const session = registry.current("getenv");
       const key = String(name);
@@ -66,4 +108,24 @@ export function createAutokitteh(
       return value ?? undefined;
     },
   };
+}
+
+function subscriptionIds(subscription: unknown): string[] {
+  const ids = Array.isArray(subscription) ? [...subscription] : [subscription];
+  if (ids.length === 0 || ids.some((id) => typeof id !== "string" || id === "")) {
+    throw new TypeError("next_event: give a subscription id from subscribe(), or a list of them");
+  }
+  return ids as string[];
+}
+
+/** Milliseconds, or a duration such as "500ms", "30s", "1m", "2h"; `null` waits as long as the session may. */
+function toTimeout(timeout: unknown): number | null {
+  if (timeout === undefined || timeout === null) return null;
+  const value = typeof timeout === "string" ? ms(timeout as ms.StringValue) : timeout;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(
+      `next_event: timeout must be milliseconds or a duration such as "30s", got ${String(timeout)}`,
+    );
+  }
+  return Math.min(Math.round(value), MAX_TIMEOUT_MS);
 }

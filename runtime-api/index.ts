@@ -21,7 +21,7 @@ import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
-import { SessionRegistry, type Session } from "./sessions";
+import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
 import { Headers } from "./web/headers";
 import { Response } from "./web/response";
@@ -34,6 +34,7 @@ const REMOVED_GLOBALS = ["FinalizationRegistry", "WeakRef", "SharedArrayBuffer",
 
 export function setup(
   emit: (batch: RecordBatch) => void,
+  hostCall: HostCall,
   config: SandboxConfig,
   factory: BundleFactory,
 ): Dispatch {
@@ -45,7 +46,7 @@ export function setup(
     evalTaming: "unsafe-eval",
   });
 
-  const registry = new SessionRegistry(emit, config.max_buffered_records);
+  const registry = new SessionRegistry(emit, hostCall, config.max_buffered_records);
   const env = Object.freeze({ ...config.vars });
   const autokitteh = harden(createAutokitteh(registry, env));
   installGlobals(registry, config, env);
@@ -85,10 +86,15 @@ export function setup(
           }
         });
         break;
+      case "settle":
+        if (session === undefined) break;
+        registry.enter(session, () => registry.settle(session, entry.call_id, entry.answer));
+        break;
       case "stop":
         if (session !== undefined) {
           session.ended = true;
           session.timers.clear();
+          session.pending.clear();
           registry.delete(session.id);
         }
         // Also sends what an entry cut short by a limit had buffered.
@@ -176,6 +182,7 @@ function end(registry: SessionRegistry, session: Session, result: SessionResult)
   session.ended = true;
   const droppedTimers = session.timers.size;
   session.timers.clear();
+  session.pending.clear();
   registry.push({ type: "end", session_id: session.id, result, dropped_timers: droppedTimers });
   registry.delete(session.id);
 }

@@ -7,12 +7,27 @@
  * code that runs, including promise continuations, and the globals (`console`, timers) use it
  * to attribute their calls.
  */
-import type { BindingName, Bindings, RecordBatch, SandboxRecord } from "../sandbox/protocol";
+import type {
+  AsyncBindingName,
+  AsyncBindings,
+  BindingName,
+  Bindings,
+  HostAnswer,
+  HostBindingName,
+  HostBindings,
+  RecordBatch,
+  SandboxRecord,
+} from "../sandbox/protocol";
 
 export interface Session {
   readonly id: string;
   /** Pending timers: id → callback to run when the host fires it. */
   readonly timers: Map<number, TimerEntry>;
+  /** Async host calls waiting for their `settle` entry: call id → the caller's promise. */
+  readonly pending: Map<
+    number,
+    { resolve: (value: unknown) => void; reject: (error: Error) => void }
+  >;
   /** A `more: false` outcome was recorded; later ones are still recorded (the host ignores them). */
   finalOutcomeRecorded: boolean;
   ended: boolean;
@@ -27,28 +42,46 @@ export interface TimerEntry {
 
 type Emit = (batch: RecordBatch) => void;
 
+/** The host's synchronous callback: records made so far, then the call. */
+export type HostCall = (
+  batch: RecordBatch | null,
+  sessionId: string,
+  binding: HostBindingName,
+  args: unknown[],
+) => HostAnswer;
+
 // Captured now, before any user code exists, so nothing can swap them later.
 const resolvedPromise = Promise.resolve();
 const promiseThen = Promise.prototype.then;
 const reflectApply = Reflect.apply;
+const ErrorConstructor = Error;
 
 export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
   readonly #emit: Emit;
+  readonly #hostCall: HostCall;
   readonly #maxBuffered: number;
   #current: Session | null = null;
   #buffer: SandboxRecord[] = [];
   #seq = 0;
   #flushScheduled = false;
   #inEntry = false;
+  #nextCallId = 1;
 
-  constructor(emit: Emit, maxBuffered: number) {
+  constructor(emit: Emit, hostCall: HostCall, maxBuffered: number) {
     this.#emit = emit;
+    this.#hostCall = hostCall;
     this.#maxBuffered = maxBuffered;
   }
 
   create(id: string): Session {
-    const session: Session = { id, timers: new Map(), finalOutcomeRecorded: false, ended: false };
+    const session: Session = {
+      id,
+      timers: new Map(),
+      pending: new Map(),
+      finalOutcomeRecorded: false,
+      ended: false,
+    };
     this.#sessions.set(id, session);
     return session;
   }
@@ -96,6 +129,48 @@ export class SessionRegistry {
     this.push({ type: "call", session_id: session.id, binding, args, result } as SandboxRecord);
   }
 
+  /** Ask the host now; what was recorded before goes along first, so the log stays in order. */
+  callHost<B extends HostBindingName>(
+    session: Session,
+    binding: B,
+    args: HostBindings[B]["args"],
+  ): HostBindings[B]["result"] {
+    const answer = this.#hostCall(this.#takeBatch(), session.id, binding, args);
+    if (!answer.ok) throw new ErrorConstructor(answer.message);
+    return answer.value as HostBindings[B]["result"];
+  }
+
+  /** Ask the host for an answer that comes later, in a `settle` entry. */
+  callHostAsync<B extends AsyncBindingName>(
+    session: Session,
+    binding: B,
+    args: AsyncBindings[B]["args"],
+  ): Promise<AsyncBindings[B]["result"]> {
+    const callId = this.#nextCallId++;
+    const promise = new Promise<AsyncBindings[B]["result"]>((resolve, reject) => {
+      session.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject });
+    });
+    this.push({
+      type: "async_call",
+      session_id: session.id,
+      call_id: callId,
+      binding,
+      args,
+    } as SandboxRecord);
+    // The host may answer as soon as it knows (an event already queued): do not make it wait.
+    this.flush();
+    return promise;
+  }
+
+  /** The host answered an async call. */
+  settle(session: Session, callId: number, answer: HostAnswer): void {
+    const pending = session.pending.get(callId);
+    if (pending === undefined) return;
+    session.pending.delete(callId);
+    if (answer.ok) pending.resolve(answer.value);
+    else pending.reject(new ErrorConstructor(answer.message));
+  }
+
   push(record: SandboxRecord): void {
     this.#buffer.push(record);
     if (this.#buffer.length >= this.#maxBuffered) {
@@ -107,10 +182,15 @@ export class SessionRegistry {
 
   /** Send what is buffered now, for records the host must not wait for. */
   flush(): void {
-    if (this.#buffer.length === 0) return;
+    const batch = this.#takeBatch();
+    if (batch !== null) this.#emit(batch);
+  }
+
+  #takeBatch(): RecordBatch | null {
+    if (this.#buffer.length === 0) return null;
     const batch: RecordBatch = { seq: this.#seq++, records: this.#buffer };
     this.#buffer = [];
-    this.#emit(batch);
+    return batch;
   }
 
   #scheduleFlush(): void {

@@ -53,6 +53,11 @@ export class DeploymentSandbox {
     this.#stacks = new StackMapper(options.sourceMap);
     this.#events = {
       onBatch: (_isolate, batch) => this.#route(batch),
+      onHostCall: (sessionId, binding, args) =>
+        this.#sessions.get(sessionId)?.hostCall(binding, args) ?? {
+          ok: false,
+          message: "the session is over",
+        },
       onIdle: (isolate) => this.#feed(isolate),
       onDeath: (isolate, reason, culprit) => this.#bury(isolate, reason, culprit),
     };

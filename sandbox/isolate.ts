@@ -7,7 +7,7 @@
  */
 import ivm from "isolated-vm";
 import type { Logger } from "pino";
-import type { Entry, RecordBatch, SandboxConfig } from "./protocol";
+import type { Entry, HostAnswer, HostBindingName, RecordBatch, SandboxConfig } from "./protocol";
 import { BUNDLE_FILENAME } from "./stack-map";
 import { RUNTIME_FILENAME, runtimeScript } from "./runtime-script";
 
@@ -26,6 +26,8 @@ export type EntryFailure = "cpu_limit" | "memory_limit" | "dead" | "internal";
 export interface IsolateEvents {
   /** Records, in the order the sandbox made them. */
   onBatch(isolate: SandboxIsolate, batch: RecordBatch): void;
+  /** A call the host answers at once, made by a session of this isolate. */
+  onHostCall(sessionId: string, binding: HostBindingName, args: unknown[]): HostAnswer;
   /** The isolate has nothing queued and nothing running. */
   onIdle(isolate: SandboxIsolate): void;
   /**
@@ -91,9 +93,22 @@ export class SandboxIsolate {
         },
         { ignored: true },
       );
+      // Runs on the main thread while the isolate's thread waits for the answer.
+      const hostCall = new ivm.Callback(
+        (
+          batch: RecordBatch | null,
+          sessionId: string,
+          binding: HostBindingName,
+          args: unknown[],
+        ): HostAnswer => {
+          if (holder.self === undefined) return { ok: false, message: "the sandbox is not ready" };
+          if (batch !== null) holder.self.#receive(batch);
+          return options.events.onHostCall(sessionId, binding, args);
+        },
+      );
       const dispatch = (await context.evalClosure(
         await runtimeScript(),
-        [emit, new ivm.ExternalCopy(options.config).copyInto(), factory.derefInto()],
+        [emit, hostCall, new ivm.ExternalCopy(options.config).copyInto(), factory.derefInto()],
         { filename: RUNTIME_FILENAME, timeout: 5000, result: { reference: true } },
       )) as ivm.Reference<(entry: Entry) => void>;
       factory.release();

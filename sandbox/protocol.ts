@@ -6,11 +6,15 @@
  * no function, reference or host object ever crosses.
  *
  * - The host calls into the sandbox with an `Entry` (start a session, fire a timer, settle a
- *   pending call, forget a session). Each entry returns a `RecordBatch`.
- * - The sandbox reports back with records: every call user code makes across the line (a
- *   `CallRecord`, one typed list of bindings below) and the end of each session. Records
- *   travel in numbered batches: at the end of each entry, and earlier when they must not wait
- *   (a final outcome, a full buffer, a call the host answers synchronously).
+ *   pending call, forget a session).
+ * - The sandbox reports back with records: every call user code makes across the line and the
+ *   end of each session. Records travel in numbered batches: at the end of each entry, and
+ *   earlier when they must not wait (a final outcome, a full buffer, a call to the host).
+ *
+ * Bindings come in three kinds, by who answers them and when:
+ * - `Bindings`: answered inside the sandbox; the host learns of them from the record.
+ * - `HostBindings`: answered by the host at once, through a synchronous callback.
+ * - `AsyncBindings`: answered by the host later, with a `settle` entry; the caller awaits.
  */
 
 /** The bindings user code reaches through the `autokitteh` module and the globals. */
@@ -25,9 +29,43 @@ export interface Bindings {
   set_timer: { args: [delay_ms: number, repeat: boolean]; result: number };
   /** `clearTimeout`/`clearInterval`. */
   clear_timer: { args: [timer_id: number]; result: null };
+  /** `unsubscribe(id)`; unknown ids are ignored, as `clearTimeout` ignores them. */
+  unsubscribe: { args: [subscription: string]; result: null };
 }
 
 export type BindingName = keyof Bindings;
+
+/** Bindings the host answers at once; a `HostAnswer` error becomes an `Error` in the caller. */
+export interface HostBindings {
+  /** `subscribe(source, filter?)`: the host checks the source and compiles the filter. */
+  subscribe: { args: [source: string, filter: string | null]; result: string };
+}
+
+export type HostBindingName = keyof HostBindings;
+
+export type HostAnswer<T = unknown> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Bindings the host answers later, with a `settle` entry. */
+export interface AsyncBindings {
+  /** `next_event(subs, { timeout })`: the next queued event's data, or null at the timeout. */
+  next_event: {
+    args: [subscriptions: string[], timeout_ms: number | null];
+    result: WireEventData | null;
+  };
+}
+
+export type AsyncBindingName = keyof AsyncBindings;
+
+/** A call the host is to answer later; `call_id` comes back in the `settle` entry. */
+export type AsyncCallRecord = {
+  [B in AsyncBindingName]: {
+    type: "async_call";
+    session_id: string;
+    call_id: number;
+    binding: B;
+    args: AsyncBindings[B]["args"];
+  };
+}[AsyncBindingName];
 
 /** One call across the line, as the sandbox reports it. */
 export type CallRecord = {
@@ -49,7 +87,7 @@ export interface EndRecord {
   dropped_timers: number;
 }
 
-export type SandboxRecord = CallRecord | EndRecord;
+export type SandboxRecord = CallRecord | AsyncCallRecord | EndRecord;
 
 export interface RecordBatch {
   /** Batches are numbered per isolate, so the host can apply them in the order they left. */
@@ -121,6 +159,7 @@ export type Entry =
       event: WireEvent;
     }
   | { kind: "timer"; session_id: string; timer_id: number }
+  | { kind: "settle"; session_id: string; call_id: number; answer: HostAnswer }
   | { kind: "stop"; session_id: string };
 
 /** Fixed for the life of an isolate: one isolate serves one deployment. */

@@ -13,8 +13,8 @@ const GLOBAL_NAME = "__isohook_runtime";
 let cached: Promise<string> | undefined;
 
 /**
- * The runtime as the body of a closure taking `$0` (emit callback), `$1` (sandbox config) and
- * `$2` (bundle factory), returning the dispatch function.
+ * The runtime as the body of a closure taking `$0` (emit callback), `$1` (host call callback),
+ * `$2` (sandbox config) and `$3` (bundle factory), returning the dispatch function.
  */
 export function runtimeScript(): Promise<string> {
   cached ??= buildRuntime();
@@ -35,7 +35,7 @@ async function buildRuntime(): Promise<string> {
     logLevel: "silent",
   });
   const code = result.outputFiles[0]!.text;
-  return `${code}\nreturn ${GLOBAL_NAME}.setup($0, $1, $2);`;
+  return `${code}\nreturn ${GLOBAL_NAME}.setup($0, $1, $2, $3);`;
 }
 
 /** The folder holding package.json, found from this file whether it runs from src or dist. */

@@ -2,7 +2,16 @@
  * The host's side of one session in the sandbox: its CPU budget, its wall-clock limit, the
  * clocks behind its timers, and the translation of its records into what the server sees.
  */
-import type { CallRecord, Entry, ReturnedValue, SandboxRecord, WireEvent } from "./protocol";
+import type {
+  AsyncCallRecord,
+  CallRecord,
+  Entry,
+  HostAnswer,
+  HostBindingName,
+  ReturnedValue,
+  SandboxRecord,
+  WireEvent,
+} from "./protocol";
 import type { EntryResult, SandboxIsolate } from "./isolate";
 import type { StackMapper } from "./stack-map";
 
@@ -14,8 +23,12 @@ export interface SessionLimits {
 
 /** What the server hears about a session. */
 export interface SessionObserver {
-  /** One call user code made across the line, in order. */
+  /** One call user code made across the line, answered in the sandbox, in order. */
   onCall(record: CallRecord): void;
+  /** A call the host answers at once (`subscribe`); an error answer throws in the caller. */
+  onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer;
+  /** A call the host answers later (`next_event`). */
+  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer>;
   /** The session is over; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
 }
@@ -131,9 +144,25 @@ export class SandboxSession {
     );
   }
 
+  /** A call of this session that the host answers at once. */
+  hostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
+    if (this.#ending) return { ok: false, message: "the session is ending" };
+    return this.#observer.onHostCall(binding, args);
+  }
+
   /** One record the sandbox made for this session. */
   receive(record: SandboxRecord): void {
     if (this.#ended) return;
+    if (record.type === "async_call") {
+      const callId = record.call_id;
+      void this.#observer
+        .onAsyncCall(record)
+        .catch((error: unknown) => ({ ok: false as const, message: (error as Error).message }))
+        .then((answer) =>
+          this.#run({ kind: "settle", session_id: this.id, call_id: callId, answer }),
+        );
+      return;
+    }
     if (record.type === "end") {
       const { result } = record;
       if (result.ok) {

@@ -27,6 +27,9 @@ export interface Settings {
   limits: Limits;
 }
 
+/** The longest delay a Node timer takes (about 24.8 days); every duration setting fits in it. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 10 * 1024 * 1024,
   syncTimeoutMs: 30_000,
@@ -59,7 +62,8 @@ export function loadSettings(
   const limits = { ...DEFAULT_LIMITS };
   for (const key of Object.keys(LIMIT_VARIABLES) as (keyof Limits)[]) {
     const name = LIMIT_VARIABLES[key];
-    limits[key] = overrides.limits?.[key] ?? integer(name, env[name], DEFAULT_LIMITS[key], 1);
+    const max = key.endsWith("Ms") ? MAX_TIMER_MS : Number.MAX_SAFE_INTEGER;
+    limits[key] = overrides.limits?.[key] ?? integer(name, env[name], DEFAULT_LIMITS[key], 1, max);
   }
   if (limits.isolateMemoryMb < 8) throw new Error("ISOHOOK_ISOLATE_MEMORY_MB must be at least 8");
 

@@ -7,7 +7,7 @@ import { monotonicFactory } from "ulid";
 
 const ulid = monotonicFactory();
 
-export type IdPrefix = "evt" | "ses" | "dep";
+export type IdPrefix = "evt" | "ses" | "dep" | "sub";
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${ulid().toLowerCase()}`;

@@ -15,6 +15,8 @@ import { SessionManager } from "./sessions/session-manager";
 import { openDatabase } from "./store/database";
 import { ProjectsStore } from "./store/projects-store";
 import { SessionsStore } from "./store/sessions-store";
+import { SubscriptionsStore } from "./store/subscriptions-store";
+import { SubscriptionHub } from "./subscriptions/subscription-hub";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
 
@@ -85,7 +87,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await restoreDeployments(projects, live, logger);
 
-  const running = new SessionManager({ store: sessionsStore, limits: settings.limits, logger });
+  const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue));
+  const running = new SessionManager({
+    store: sessionsStore,
+    subscriptions,
+    limits: settings.limits,
+    logger,
+  });
   const deployer = new Deployer({ projects, live, logger, webhookUrl });
   const app = createApp({
     api: {
@@ -98,7 +106,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       live,
       webhookUrl,
     },
-    webhooks: { live, sessions: running, store: sessionsStore, limits: settings.limits, logger },
+    webhooks: {
+      live,
+      sessions: running,
+      subscriptions,
+      store: sessionsStore,
+      limits: settings.limits,
+      logger,
+    },
     logger,
   });
   handle = app.callback();

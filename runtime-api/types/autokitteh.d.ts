@@ -64,6 +64,27 @@ declare module "autokitteh" {
 
   /** A project var, or `<trigger>__webhook_url`; undefined when not set. */
   export function getenv(name: string): string | undefined;
+
+  /**
+   * Queue the events of one of the project's triggers for this session, from now on, in arrival
+   * order. `filter` is a CEL expression over `data` (as next_event returns it) and `event_type`;
+   * only events for which it is exactly true are queued. Returns a subscription id. Throws for
+   * an unknown trigger name or a filter that does not compile.
+   */
+  export function subscribe(source: string, filter?: string): string;
+
+  /**
+   * The data of the next event queued for any of the subscriptions, or null when `timeout`
+   * (milliseconds, or a duration: "500ms", "30s", "1m", "2h") passes. Without a timeout it
+   * waits as long as the session may run.
+   */
+  export function next_event(
+    subscription: string | string[],
+    options?: { timeout?: number | string },
+  ): Promise<EventData | null>;
+
+  /** End a subscription; the session's subscriptions also end with it. */
+  export function unsubscribe(subscription: string): void;
 }
 
 interface IsohookConsole {

@@ -8,8 +8,7 @@ import { create as createTar } from "tar";
 import { DEFAULT_LIMITS, LIMIT_VARIABLES, integer, loadSettings, type Limits } from "../config";
 import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
-import { DeployError } from "../errors";
-import type { RunningServer } from "../server";
+import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
 import { logLine, table, type LogEntry } from "./format";
 
@@ -80,7 +79,8 @@ serve.action(async (flags: Record<string, string | string[] | undefined>) => {
     path.join(server.dataDir, SERVER_FILE),
     JSON.stringify({ url: server.url, pid: process.pid }) + "\n",
   );
-  printBanner(server);
+  // The banner goes to stderr, so that stdout carries only log lines.
+  process.stderr.write(banner(server));
 
   const shutdown = async () => {
     logger.info("shutting down");
@@ -90,6 +90,7 @@ serve.action(async (flags: Record<string, string | string[] | undefined>) => {
   };
   process.once("SIGINT", shutdown);
   process.once("SIGTERM", shutdown);
+  stopWithParent(shutdown);
 });
 
 function withClient(command: Command): Command {
@@ -223,6 +224,18 @@ withClient(program.command("events").description("list recent events"))
     );
   });
 
+/**
+ * When `bin/isohook.js` started this process (to add --no-node-snapshot), stop once it is
+ * gone: a SIGKILL of the command the user started must not leave the server running.
+ */
+function stopWithParent(shutdown: () => void): void {
+  const parent = Number(process.env.ISOHOOK_PARENT_PID);
+  if (!Number.isInteger(parent) || parent <= 0) return;
+  setInterval(() => {
+    if (process.ppid !== parent) shutdown();
+  }, 500).unref();
+}
+
 /** Each folder given, or each project folder inside it when it holds no manifest itself. */
 function projectFolders(dirs: string[]): string[] {
   return dirs.flatMap((dir) => {
@@ -252,32 +265,6 @@ async function packFolder(dir: string): Promise<Buffer> {
   );
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-function printBanner(server: RunningServer): void {
-  const out: string[] = ["", `isohook listening on ${server.url}`, `data: ${server.dataDir}`];
-  if (server.tokenCreated)
-    out.push(
-      `API token (saved in ${path.join(server.dataDir, "token")}, shown once): ${server.token}`,
-    );
-  for (const { dir, result, error } of server.deployed) {
-    out.push("");
-    if (error !== undefined) {
-      out.push(`could not deploy ${dir}: ${(error as Error).message}`);
-      if (error instanceof DeployError)
-        for (const d of error.details)
-          out.push(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
-      continue;
-    }
-    out.push(`${result!.project}${result!.changed ? "" : " (unchanged)"}`);
-    for (const t of result!.triggers) {
-      out.push(`  ${t.name} (${t.is_sync ? "sync" : "async"}): ${t.webhook_url}`);
-      out.push(
-        `    curl -i -X POST ${t.webhook_url} -H 'Content-Type: application/json' -d '{"name": "Alice"}'`,
-      );
-    }
-  }
-  console.log(out.join("\n") + "\n");
 }
 
 program.parseAsync(process.argv).catch((error: unknown) => {

@@ -10,6 +10,7 @@ import { newId, newSlug } from "../ids";
 import type { ProjectsStore, TriggerSlug } from "../store/projects-store";
 import { bundleProject, type BundleProblem, type ProjectFiles } from "./bundle";
 import { handlerRefs, type LiveDeployments } from "./live-deployments";
+import { compileFilter } from "../subscriptions/filter";
 import { MANIFEST_FILE, parseManifest, type CallPositions, type Manifest } from "./manifest";
 
 export interface DeployResult {
@@ -169,7 +170,10 @@ export class Deployer {
   }
 }
 
-/** Each `call` must name a file of the project; the export is checked when bundling. */
+/**
+ * Each `call` must name a file of the project (the export is checked when bundling), and each
+ * `filter` must compile.
+ */
 function checkCalls(
   manifest: Manifest,
   files: ProjectFiles,
@@ -179,14 +183,17 @@ function checkCalls(
   for (const t of manifest.project.triggers) {
     const at = positions.get(t.name);
     if (t.filter !== null) {
-      // TODO: evaluate trigger filters (CEL) on incoming requests; until then refuse them
-      // rather than start sessions the user meant to filter out.
-      problems.push({
-        file: MANIFEST_FILE,
-        line: at?.line ?? null,
-        column: at?.column ?? null,
-        message: `trigger "${t.name}": filter is not supported yet`,
-      });
+      try {
+        compileFilter(t.filter);
+      } catch (error) {
+        const where = positions.get(t.name, "filter");
+        problems.push({
+          file: MANIFEST_FILE,
+          line: where?.line ?? null,
+          column: where?.column ?? null,
+          message: `trigger "${t.name}": ${(error as Error).message}`,
+        });
+      }
     }
     if (t.call === null || files.has(t.call.file)) continue;
     problems.push({

@@ -11,6 +11,7 @@ import type { Limits } from "../config";
 import { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
+import { compileFilter, type EventFilter } from "../subscriptions/filter";
 
 export interface LiveDeployment {
   id: string;
@@ -25,6 +26,8 @@ export interface LiveDeployment {
 export interface LiveTrigger {
   slug: string;
   trigger: Trigger;
+  /** The trigger's `filter`, compiled; `null` when it has none. */
+  filter: EventFilter | null;
   deployment: LiveDeployment;
 }
 
@@ -131,7 +134,9 @@ export class LiveDeployments {
     this.#byProject.set(live.project, live);
     for (const trigger of live.manifest.project.triggers) {
       const slug = slugs.get(trigger.name)!;
-      this.#bySlug.set(slug, { slug, trigger, deployment: live });
+      // The deployer compiled each filter already, so this cannot fail here.
+      const filter = trigger.filter === null ? null : compileFilter(trigger.filter);
+      this.#bySlug.set(slug, { slug, trigger, filter, deployment: live });
     }
     if (previous !== undefined) {
       const old = previous.sandbox;

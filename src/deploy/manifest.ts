@@ -45,10 +45,13 @@ const TRIGGER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const METHODS = ["get", "head", "post", "put", "patch", "delete", "options"];
 
+/** The longest timeout a trigger may set: what a Node timer takes, about 24.8 days. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 const duration = z.union([
-  z.number().int().positive(),
-  z.string().refine((text) => parseDuration(text) !== null, {
-    message: 'must be a duration such as "500ms", "10s" or "2m"',
+  z.number().int().positive().max(MAX_TIMEOUT_MS, "must be at most 2147483647 ms (about 24 days)"),
+  z.string().refine((text) => (parseDuration(text) ?? Infinity) <= MAX_TIMEOUT_MS, {
+    message: 'must be a duration such as "500ms", "10s" or "2m", at most about 24 days',
   }),
 ]);
 
@@ -93,9 +96,9 @@ const manifestSchema = z.strictObject({
 export type ManifestResult =
   { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[] };
 
-/** Where each trigger's `call` value sits, for errors found later (a missing export, say). */
+/** Where a trigger's value sits (`call` by default), for errors found later (a missing export). */
 export interface CallPositions {
-  get(triggerName: string): { line: number; column: number } | null;
+  get(triggerName: string, key?: "call" | "filter"): { line: number; column: number } | null;
 }
 
 export function parseManifest(text: string): ManifestResult & { positions: CallPositions } {
@@ -235,13 +238,13 @@ function nodeAt(doc: Document, path: (string | number)[], key: string | null = n
 
 function callPositions(doc: Document, lines: LineCounter): CallPositions {
   return {
-    get(triggerName) {
+    get(triggerName, key = "call") {
       const triggers = doc.getIn(["project", "triggers"], true);
       if (!triggers || !("items" in (triggers as object))) return null;
       for (const item of (triggers as { items: unknown[] }).items) {
         if (!isMap(item) || item.get("name") !== triggerName) continue;
-        const call = item.get("call", true) as Node | undefined;
-        const offset = call?.range?.[0];
+        const node = item.get(key, true) as Node | undefined;
+        const offset = node?.range?.[0];
         if (offset === undefined) return null;
         const { line, col } = lines.linePos(offset);
         return { line, column: col };

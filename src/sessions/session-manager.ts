@@ -8,6 +8,7 @@ import type { LiveTrigger } from "../deploy/live-deployments";
 import type { Limits } from "../config";
 import { newId } from "../ids";
 import type { SessionsStore } from "../store/sessions-store";
+import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { SessionRun } from "./session-run";
 
 interface Running {
@@ -18,11 +19,18 @@ interface Running {
 export class SessionManager {
   readonly #running = new Map<string, Running>();
   readonly #store: SessionsStore;
+  readonly #subscriptions: SubscriptionHub;
   readonly #limits: Limits;
   readonly #logger: Logger;
 
-  constructor(options: { store: SessionsStore; limits: Limits; logger: Logger }) {
+  constructor(options: {
+    store: SessionsStore;
+    subscriptions: SubscriptionHub;
+    limits: Limits;
+    logger: Logger;
+  }) {
     this.#store = options.store;
+    this.#subscriptions = options.subscriptions;
     this.#limits = options.limits;
     this.#logger = options.logger;
   }
@@ -49,6 +57,8 @@ export class SessionManager {
       isDurable: trigger.is_durable,
       syncTimeoutMs: trigger.timeout_ms ?? this.#limits.syncTimeoutMs,
       store: this.#store,
+      subscriptions: this.#subscriptions,
+      triggers: deployment.manifest.project.triggers.map((t) => t.name),
       redactor: deployment.redactor,
       logger: this.#logger,
       onDone: (done) => this.#running.delete(done.id),

@@ -4,10 +4,28 @@
  * a failure (502) or the sync timeout (504).
  */
 import type { Logger } from "pino";
-import type { CallRecord, Outcome, SessionEnd, SessionObserver } from "../../sandbox";
+import type {
+  AsyncCallRecord,
+  CallRecord,
+  HostAnswer,
+  HostBindingName,
+  Outcome,
+  SessionEnd,
+  SessionObserver,
+} from "../../sandbox";
+import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscription-hub";
 import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
+
+/** The server log level of each `console` method's output. */
+const PRINT_LOG_LEVELS = {
+  log: "info",
+  info: "info",
+  debug: "debug",
+  warn: "warn",
+  error: "error",
+} as const;
 
 /** Outcome bodies are kept in the log up to this size. */
 const MAX_LOGGED_BODY_BYTES = 64 * 1024;
@@ -22,6 +40,9 @@ export interface SessionRunOptions {
   isDurable: boolean;
   syncTimeoutMs: number;
   store: SessionsStore;
+  subscriptions: SubscriptionHub;
+  /** The project's trigger names: what `subscribe` accepts as a source. */
+  triggers: readonly string[];
   redactor: Redactor;
   logger: Logger;
   onDone: (run: SessionRun) => void;
@@ -108,11 +129,15 @@ export class SessionRun implements SessionObserver {
         const [level, text] = record.args;
         const clean = redact.text(text);
         this.#log("print", { level, text: clean });
-        this.#logger.info({ level }, clean);
+        this.#logger[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
         break;
       }
       case "http_outcome":
         this.#outcome(record.args[0]);
+        break;
+      case "unsubscribe":
+        this.#options.subscriptions.unsubscribe(this.id, record.args[0]);
+        this.#log("call", { binding: record.binding, args: record.args, result: null });
         break;
       default:
         this.#log(
@@ -122,7 +147,36 @@ export class SessionRun implements SessionObserver {
     }
   }
 
+  onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
+    const [source, filter] = args as [string, string | null];
+    const { project, triggers, subscriptions } = this.#options;
+    try {
+      const id = subscriptions.subscribe({ id: this.id, project, triggers }, source, filter);
+      this.#log("call", { binding, args, result: id });
+      return { ok: true, value: id };
+    } catch (error) {
+      if (!(error instanceof SubscriptionError)) throw error;
+      this.#log("call", { binding, args, error: error.message });
+      return { ok: false, message: error.message };
+    }
+  }
+
+  async onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer> {
+    const [ids, timeoutMs] = record.args;
+    try {
+      const event = await this.#options.subscriptions.next(this.id, ids, timeoutMs);
+      const result = event === null ? null : { event_id: event.eventId, trigger: event.trigger };
+      this.#log("call", { binding: record.binding, args: record.args, result });
+      return { ok: true, value: event === null ? null : event.data };
+    } catch (error) {
+      if (!(error instanceof SubscriptionError)) throw error;
+      this.#log("call", { binding: record.binding, args: record.args, error: error.message });
+      return { ok: false, message: error.message };
+    }
+  }
+
   onEnd(end: SessionEnd): void {
+    this.#options.subscriptions.endSession(this.id);
     const now = new Date().toISOString();
     let state: SessionState;
     let reason: string | null = null;

@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { SCHEMA_V1, SCHEMA_VERSION } from "./schema";
+import { MIGRATIONS, SCHEMA_VERSION } from "./schema";
 
 export type Db = Database.Database;
 
@@ -26,9 +26,9 @@ export function openDatabase(dataDir: string): Db {
       `${path.join(dataDir, DATABASE_FILE)} was written by a newer isohook (schema ${version}); this one knows ${SCHEMA_VERSION}`,
     );
   }
-  if (version < 1) {
+  if (version < SCHEMA_VERSION) {
     db.transaction(() => {
-      db.exec(SCHEMA_V1);
+      for (const migration of MIGRATIONS.slice(version)) db.exec(migration);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
   }

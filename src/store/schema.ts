@@ -3,9 +3,7 @@
  * documented in the README; change both together, and add a migration for existing files.
  */
 
-export const SCHEMA_VERSION = 1;
-
-export const SCHEMA_V1 = `
+const SCHEMA_V1 = `
 CREATE TABLE projects (
   name                  TEXT PRIMARY KEY,
   active_deployment_id  TEXT,
@@ -73,3 +71,29 @@ CREATE TABLE session_log (
   PRIMARY KEY (session_id, seq)
 ) WITHOUT ROWID;
 `;
+
+const SCHEMA_V2 = `
+CREATE TABLE subscriptions (
+  id          TEXT PRIMARY KEY,
+  session_id  TEXT NOT NULL,
+  project     TEXT NOT NULL,
+  source      TEXT NOT NULL,
+  filter      TEXT,
+  created_at  TEXT NOT NULL,
+  ended_at    TEXT
+);
+CREATE INDEX subscriptions_by_session ON subscriptions(session_id);
+
+CREATE TABLE subscription_events (
+  subscription_id  TEXT NOT NULL,
+  event_id         TEXT NOT NULL,
+  queued_at        TEXT NOT NULL,
+  delivered_at     TEXT,
+  PRIMARY KEY (subscription_id, event_id)
+) WITHOUT ROWID;
+`;
+
+/** Each entry moves a database from the version before it to its own; index + 1 = version. */
+export const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

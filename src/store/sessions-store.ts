@@ -191,6 +191,7 @@ export class SessionsStore {
         );
         this.#endSession.run("error", time, time, reason, null, row.id);
       }
+      db.prepare("UPDATE subscriptions SET ended_at = ? WHERE ended_at IS NULL").run(time);
       return rows.length;
     })();
   }

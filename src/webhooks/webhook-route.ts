@@ -2,9 +2,10 @@
  * `ANY /webhooks/<slug>[/<path_suffix...>]`: the hot path.
  *
  * Refusals come first and store nothing (404 unknown slug, 415 encoding, 413 size, 429 too
- * many sessions). Then the event is stored; a trigger without `call`, or whose `event_type`
- * does not match, answers 202. Otherwise a session starts: async triggers answer 202 once the
- * event and session rows are committed, sync triggers answer with what the session decides.
+ * many sessions). Then the event is stored and handed to the sessions subscribed to the
+ * trigger. A trigger without `call`, or whose `event_type` or `filter` the request does not
+ * pass, answers 202. Otherwise a session starts: async triggers answer 202 once the event and
+ * session rows are committed, sync triggers answer with what the session decides.
  */
 import type { Context, Middleware } from "koa";
 import type { ServerResponse } from "node:http";
@@ -17,6 +18,8 @@ import { newId } from "../ids";
 import type { HttpAnswer } from "../sessions/answer";
 import type { SessionManager } from "../sessions/session-manager";
 import type { SessionsStore } from "../store/sessions-store";
+import { filterInput } from "../subscriptions/filter";
+import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { toEventData } from "./event-data";
 
 const PREFIX = "/webhooks/";
@@ -25,6 +28,7 @@ const RETRY_AFTER_SECONDS = 1;
 export interface WebhookDeps {
   live: LiveDeployments;
   sessions: SessionManager;
+  subscriptions: SubscriptionHub;
   store: SessionsStore;
   limits: Limits;
   logger: Logger;
@@ -69,14 +73,16 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
     gzip: true,
   });
   const { trigger, deployment } = live;
+  const data = toEventData(ctx.req, body, pathSuffix);
+  const method = ctx.method.toLowerCase();
   const startsSession =
     trigger.call !== null &&
-    (trigger.event_type.length === 0 || trigger.event_type.includes(ctx.method.toLowerCase()));
+    (trigger.event_type.length === 0 || trigger.event_type.includes(method)) &&
+    (live.filter === null || live.filter(filterInput(data, method)));
   if (startsSession && deps.sessions.atCapacity) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }
 
-  const data = toEventData(ctx.req, body, pathSuffix);
   const eventId = newId("evt");
   const { body: _omitted, ...described } = data;
   deps.store.insertEvent({
@@ -89,6 +95,7 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
     data: JSON.stringify(described),
     body,
   });
+  deps.subscriptions.publish(deployment.project, trigger.name, { id: eventId, data });
 
   if (!startsSession) {
     await deps.store.commit();

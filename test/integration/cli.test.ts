@@ -24,9 +24,20 @@ function isohook(...args: string[]) {
 async function startServe(): Promise<string> {
   rmSync(path.join(dataDir, "server.json"), { force: true });
   banner = "";
+  // Started with the flag itself, so this pid is the server's: the SIGKILL below really kills it.
   server = spawn(
     process.execPath,
-    [BIN, "serve", "--port", "0", "--data", dataDir, "--deploy", path.join(EXAMPLES, "simple_api")],
+    [
+      "--no-node-snapshot",
+      BIN,
+      "serve",
+      "--port",
+      "0",
+      "--data",
+      dataDir,
+      "--deploy",
+      path.join(EXAMPLES, "simple_api"),
+    ],
     {
       env: { ...process.env, ISOHOOK_TOKEN: "", ISOHOOK_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
@@ -60,7 +71,7 @@ describe("isohook CLI", () => {
     expect(match).not.toBeNull();
     simpleApiUrl = match![1]!;
     expect(banner).toContain(
-      `curl -i -X POST ${simpleApiUrl} -H 'Content-Type: application/json' -d '{"name": "Alice"}'`,
+      `curl -i -X POST ${simpleApiUrl} -H 'Content-Type: application/json' -d '{"name":"Alice"}'`,
     );
     expect(banner).toMatch(/API token \(saved in .*token, shown once\): \S+/);
     expect(
@@ -130,6 +141,13 @@ describe("isohook CLI", () => {
     const accepted = await fetch(url, { method: "POST" });
     expect(accepted.status).toBe(202);
     const sessionId = accepted.headers.get("isohook-session-id")!;
+
+    const toStop = (await fetch(url, { method: "POST" })).headers.get("isohook-session-id")!;
+    const stopped = await isohook("session", "stop", toStop);
+    expect(stopped.stdout.trim()).toBe(`${toStop}: stopped`);
+    const again = (await isohook("session", "stop", toStop)) as { code?: number; stderr: string };
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`session ${toStop} is not running (it is stopped)`);
 
     server!.kill("SIGKILL");
     await new Promise((r) => server!.once("exit", r));

@@ -82,6 +82,13 @@ describe("manifest errors name file, line and column", () => {
     });
   });
 
+  it("a timeout longer than a timer can hold", async () => {
+    const yaml = manifest("p1", [{ ...TRIGGERS[0]!, timeout: "30d" }]);
+    const { status, body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(body.details[0]!.message).toContain("at most about 24 days");
+  });
+
   it("duplicate trigger names", async () => {
     const yaml = manifest("p1", [...TRIGGERS, { name: "api", call: "program.ts:handle" }]);
     const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });

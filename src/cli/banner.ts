@@ -1,0 +1,72 @@
+/**
+ * What `isohook serve` prints once it is up: where it listens, the new token, and for each
+ * deployed project its webhooks with a curl line to paste.
+ *
+ * The curl lines take their path and body from the project's optional `samples.json`
+ * (`{ "<trigger>": { "path": "/approve?id=1", "body": {...}, "note": "..." } }`), which only
+ * this banner reads; without one, a POST with a small JSON body.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { DeployError } from "../errors";
+import type { RunningServer } from "../server";
+
+export const SAMPLES_FILE = "samples.json";
+
+interface Sample {
+  path?: string;
+  body?: unknown;
+  note?: string;
+}
+
+export function banner(server: RunningServer): string {
+  const out = ["", `isohook listening on ${server.url}`, `data: ${server.dataDir}`];
+  if (server.tokenCreated) {
+    out.push(
+      `API token (saved in ${path.join(server.dataDir, "token")}, shown once): ${server.token}`,
+    );
+  }
+  for (const { dir, result, error } of server.deployed) {
+    out.push("");
+    if (error !== undefined) {
+      out.push(`could not deploy ${dir}: ${(error as Error).message}`);
+      if (error instanceof DeployError) {
+        for (const d of error.details)
+          out.push(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
+      }
+      continue;
+    }
+    const samples = readSamples(dir);
+    out.push(`${result!.project}${result!.changed ? "" : " (unchanged)"}`);
+    for (const t of result!.triggers) {
+      const sample = samples[t.name] ?? {};
+      out.push(`  ${t.name} (${t.is_sync ? "sync" : "async"}): ${t.webhook_url}`);
+      out.push(`    ${curlLine(t.webhook_url, sample)}`);
+      if (sample.note) out.push(`    (${sample.note})`);
+    }
+  }
+  return out.join("\n") + "\n";
+}
+
+function curlLine(url: string, sample: Sample): string {
+  const target = shellQuote(url + (sample.path ?? ""));
+  const body = sample.body === undefined ? { name: "Alice" } : sample.body;
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  const type = typeof body === "string" ? "text/plain" : "application/json";
+  return `curl -i -X POST ${target} -H 'Content-Type: ${type}' -d ${shellQuote(text)}`;
+}
+
+function readSamples(dir: string): Record<string, Sample> {
+  const file = path.join(dir, SAMPLES_FILE);
+  if (!existsSync(file)) return {};
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as Record<string, Sample>;
+  } catch {
+    return {};
+  }
+}
+
+/** Single quotes, as a POSIX shell reads them. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
+}

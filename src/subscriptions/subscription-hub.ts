@@ -1,0 +1,221 @@
+/**
+ * Subscriptions of running sessions to their project's webhooks, and `next_event`.
+ *
+ * From the moment of `subscribe`, every event of the source trigger that passes the filter is
+ * queued for the subscription, in arrival order; `next_event` takes the earliest one queued
+ * for any of the subscriptions it names, or waits for one. A waiting call costs nothing: it
+ * is a promise here, and the session's isolate is free meanwhile. An event goes to each
+ * subscription once. Everything queued and delivered is also written to SQLite.
+ */
+import type { WireEventData } from "../../sandbox";
+import { newId } from "../ids";
+import type { SubscriptionsStore } from "../store/subscriptions-store";
+import { compileFilter, filterInput, type EventFilter, type FilterInput } from "./filter";
+
+export interface QueuedEvent {
+  /** Arrival order across all of the server's events. */
+  seq: number;
+  eventId: string;
+  trigger: string;
+  data: WireEventData;
+}
+
+interface Subscription {
+  id: string;
+  sessionId: string;
+  key: string;
+  filter: EventFilter | null;
+  queue: QueuedEvent[];
+}
+
+interface Waiter {
+  subscriptions: Set<string>;
+  resolve: (event: QueuedEvent | null) => void;
+  timer: NodeJS.Timeout | null;
+}
+
+/** A user's mistake in subscribe or next_event, reported in their session. */
+export class SubscriptionError extends Error {}
+
+export class SubscriptionHub {
+  readonly #store: SubscriptionsStore;
+  readonly #byId = new Map<string, Subscription>();
+  /** `project \0 trigger` → subscriptions to it. */
+  readonly #bySource = new Map<string, Set<Subscription>>();
+  readonly #bySession = new Map<string, Set<Subscription>>();
+  readonly #waiters = new Map<string, Waiter[]>();
+  #seq = 0;
+
+  constructor(store: SubscriptionsStore) {
+    this.#store = store;
+  }
+
+  /** Active subscriptions, for tests and metrics. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  subscribe(
+    session: { id: string; project: string; triggers: readonly string[] },
+    source: string,
+    filterText: string | null,
+  ): string {
+    if (!session.triggers.includes(source)) {
+      throw new SubscriptionError(
+        `subscribe: ${JSON.stringify(source)} is not a trigger of project ${session.project}; ` +
+          `its triggers are ${session.triggers.map((t) => JSON.stringify(t)).join(", ")}`,
+      );
+    }
+    let filter: EventFilter | null = null;
+    if (filterText !== null) {
+      try {
+        filter = compileFilter(filterText);
+      } catch (error) {
+        throw new SubscriptionError(`subscribe: ${(error as Error).message}`);
+      }
+    }
+    const subscription: Subscription = {
+      id: newId("sub"),
+      sessionId: session.id,
+      key: sourceKey(session.project, source),
+      filter,
+      queue: [],
+    };
+    this.#byId.set(subscription.id, subscription);
+    setOf(this.#bySource, subscription.key).add(subscription);
+    setOf(this.#bySession, session.id).add(subscription);
+    this.#store.insert({
+      id: subscription.id,
+      session_id: session.id,
+      project: session.project,
+      source,
+      filter: filterText,
+      created_at: new Date().toISOString(),
+    });
+    return subscription.id;
+  }
+
+  unsubscribe(sessionId: string, id: string): void {
+    const subscription = this.#byId.get(id);
+    if (subscription === undefined || subscription.sessionId !== sessionId) return;
+    this.#remove(subscription, new Date().toISOString());
+    for (const waiter of [...(this.#waiters.get(sessionId) ?? [])]) {
+      waiter.subscriptions.delete(id);
+      if (waiter.subscriptions.size === 0) this.#settle(sessionId, waiter, null);
+    }
+  }
+
+  /** A webhook event arrived: queue it for, or hand it to, every subscription it passes. */
+  publish(project: string, trigger: string, event: { id: string; data: WireEventData }): void {
+    const subscriptions = this.#bySource.get(sourceKey(project, trigger));
+    if (subscriptions === undefined) return;
+    const queued: QueuedEvent = { seq: ++this.#seq, eventId: event.id, trigger, data: event.data };
+    const now = new Date().toISOString();
+    let input: FilterInput | undefined;
+    for (const subscription of subscriptions) {
+      if (subscription.filter !== null) {
+        input ??= filterInput(event.data, event.data.method.toLowerCase());
+        if (!subscription.filter(input)) continue;
+      }
+      const waiter = this.#waiters
+        .get(subscription.sessionId)
+        ?.find((w) => w.subscriptions.has(subscription.id));
+      if (waiter !== undefined) {
+        this.#store.queued(subscription.id, event.id, now, now);
+        this.#settle(subscription.sessionId, waiter, queued);
+      } else {
+        this.#store.queued(subscription.id, event.id, now, null);
+        subscription.queue.push(queued);
+      }
+    }
+  }
+
+  /**
+   * The earliest event queued for any of `ids`, or the next to arrive within `timeoutMs`
+   * (`null`: no timeout), or `null` when the time passes.
+   */
+  next(
+    sessionId: string,
+    ids: readonly string[],
+    timeoutMs: number | null,
+  ): Promise<QueuedEvent | null> {
+    const subscriptions = ids.map((id) => {
+      const subscription = this.#byId.get(id);
+      if (subscription === undefined || subscription.sessionId !== sessionId) {
+        throw new SubscriptionError(
+          `next_event: ${JSON.stringify(id)} is not a subscription of this session`,
+        );
+      }
+      return subscription;
+    });
+
+    let earliest: Subscription | undefined;
+    for (const subscription of subscriptions) {
+      const head = subscription.queue[0];
+      if (head !== undefined && (earliest === undefined || head.seq < earliest.queue[0]!.seq))
+        earliest = subscription;
+    }
+    if (earliest !== undefined) {
+      const event = earliest.queue.shift()!;
+      this.#store.delivered(earliest.id, event.eventId, new Date().toISOString());
+      return Promise.resolve(event);
+    }
+    if (timeoutMs === 0) return Promise.resolve(null);
+
+    return new Promise((resolve) => {
+      const waiter: Waiter = { subscriptions: new Set(ids), resolve, timer: null };
+      if (timeoutMs !== null)
+        waiter.timer = setTimeout(() => this.#settle(sessionId, waiter, null), timeoutMs);
+      const waiters = this.#waiters.get(sessionId) ?? [];
+      waiters.push(waiter);
+      this.#waiters.set(sessionId, waiters);
+    });
+  }
+
+  /** The session is over: its subscriptions end and its waiting calls are dropped. */
+  endSession(sessionId: string): void {
+    for (const waiter of this.#waiters.get(sessionId) ?? [])
+      clearTimeout(waiter.timer ?? undefined);
+    this.#waiters.delete(sessionId);
+    const subscriptions = this.#bySession.get(sessionId);
+    if (subscriptions === undefined) return;
+    const now = new Date().toISOString();
+    for (const subscription of [...subscriptions]) this.#remove(subscription, now, false);
+    this.#store.endForSession(sessionId, now);
+  }
+
+  #settle(sessionId: string, waiter: Waiter, event: QueuedEvent | null): void {
+    clearTimeout(waiter.timer ?? undefined);
+    const waiters = this.#waiters.get(sessionId);
+    if (waiters !== undefined) {
+      const index = waiters.indexOf(waiter);
+      if (index !== -1) waiters.splice(index, 1);
+      if (waiters.length === 0) this.#waiters.delete(sessionId);
+    }
+    waiter.resolve(event);
+  }
+
+  #remove(subscription: Subscription, time: string, write = true): void {
+    this.#byId.delete(subscription.id);
+    deleteFrom(this.#bySource, subscription.key, subscription);
+    deleteFrom(this.#bySession, subscription.sessionId, subscription);
+    if (write) this.#store.end(subscription.id, time);
+  }
+}
+
+function sourceKey(project: string, trigger: string): string {
+  return `${project}\0${trigger}`;
+}
+
+function setOf<K, V>(map: Map<K, Set<V>>, key: K): Set<V> {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  return set;
+}
+
+function deleteFrom<K, V>(map: Map<K, Set<V>>, key: K, value: V): void {
+  const set = map.get(key);
+  if (set === undefined) return;
+  set.delete(value);
+  if (set.size === 0) map.delete(key);
+}

@@ -1,0 +1,340 @@
+// subscribe / next_event / unsubscribe, trigger filters, and stopping a waiting session.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DeployResult } from "../../src/deploy/deployer";
+import { deployProgram, manifest } from "../helpers/projects";
+import { EXAMPLES, startTestServer, type TestServer } from "../helpers/test-server";
+
+const PROGRAM = `
+import { http_outcome, next_event, subscribe, unsubscribe } from "autokitteh";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const text = (e: { body: { text: string | null } } | null) => (e === null ? null : e.body.text);
+
+export async function late() {
+  await sleep(200);
+  const sub = subscribe("second");
+  return { got: text(await next_event(sub, { timeout: 300 })) };
+}
+
+export async function busy() {
+  const sub = subscribe("second");
+  const until = Date.now() + 150;
+  while (Date.now() < until) {}
+  await sleep(150);
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push(text(await next_event(sub, { timeout: 0 })));
+  return { got };
+}
+
+export async function two() {
+  const a = subscribe("second");
+  const b = subscribe("third");
+  await sleep(200);
+  const first = await next_event([a, b], { timeout: "1s" });
+  const second = await next_event([a, b], { timeout: "1s" });
+  return { got: [first?.url.path_suffix, second?.url.path_suffix] };
+}
+
+export async function filtered() {
+  const sub = subscribe("second", 'data.url.path_suffix == "yes" && data.body.json.n > 1');
+  return { got: text(await next_event(sub, { timeout: "2s" })) };
+}
+
+export function bad_filter() {
+  const errors: string[] = [];
+  for (const [source, filter] of [["second", "data.url =="], ["second", "nope == 1"], ["nowhere", undefined]] as const) {
+    try {
+      subscribe(source, filter);
+      errors.push("accepted");
+    } catch (error) {
+      errors.push((error as Error).message);
+    }
+  }
+  return { errors };
+}
+
+export async function bad_next() {
+  const errors: string[] = [];
+  for (const call of [
+    () => next_event("sub_nope", { timeout: 10 }),
+    () => next_event(subscribe("second"), { timeout: "soon" }),
+    () => next_event([], { timeout: 10 }),
+  ]) {
+    try {
+      await call();
+      errors.push("accepted");
+    } catch (error) {
+      errors.push((error as Error).name + ": " + (error as Error).message);
+    }
+  }
+  return { errors };
+}
+
+export async function unsubscribed() {
+  const sub = subscribe("second");
+  unsubscribe(sub);
+  await sleep(150);
+  try {
+    await next_event(sub, { timeout: 10 });
+    return { got: "delivered" };
+  } catch (error) {
+    return { got: (error as Error).message };
+  }
+}
+
+export async function forever() {
+  const sub = subscribe("second");
+  await next_event(sub);
+  http_outcome({ body: "woken" });
+}
+`;
+
+let t: TestServer;
+let p: DeployResult;
+const hook = (trigger: string, suffix = "") => t.webhook(p, trigger) + suffix;
+const post = (trigger: string, body?: string, suffix = "") =>
+  fetch(hook(trigger, suffix), { method: "POST", body });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  t = await startTestServer();
+  const calls = [
+    "late",
+    "busy",
+    "two",
+    "filtered",
+    "bad_filter",
+    "bad_next",
+    "unsubscribed",
+    "forever",
+  ];
+  p = await deployProgram(t, "subs", PROGRAM, [
+    ...calls.map((name) => ({ name, call: `program.ts:${name}`, is_sync: true })),
+    { name: "second" },
+    { name: "third" },
+  ]);
+});
+afterAll(() => t.close());
+
+describe("the sync_webhook example", () => {
+  it("answers the first caller with the second request's body", async () => {
+    const d = await t.deployDir(path.join(EXAMPLES, "sync_webhook"));
+    const first = fetch(t.webhook(d, "first"), { method: "POST" });
+    await sleep(100);
+    const second = await fetch(t.webhook(d, "second"), {
+      method: "POST",
+      body: "hello from second",
+    });
+    expect(second.status).toBe(202);
+    expect(second.headers.get("isohook-session-id")).toBeNull();
+    const answer = await first;
+    expect(answer.status).toBe(200);
+    expect(await answer.text()).toBe("Got second webhook: hello from second");
+
+    const sessionId = answer.headers.get("isohook-session-id")!;
+    await t.waitForSession(sessionId);
+    const subscription = t
+      .db()
+      .prepare("SELECT * FROM subscriptions WHERE session_id = ?")
+      .get(sessionId) as Record<string, string>;
+    expect(subscription).toMatchObject({ project: "sync_webhook", source: "second", filter: null });
+    expect(subscription.ended_at).not.toBeNull();
+    const queued = t
+      .db()
+      .prepare("SELECT * FROM subscription_events WHERE subscription_id = ?")
+      .all(subscription.id) as Record<string, string>[];
+    expect(queued).toEqual([
+      expect.objectContaining({ event_id: second.headers.get("isohook-event-id") }),
+    ]);
+    expect(queued[0]!.delivered_at).not.toBeNull();
+  });
+
+  it("answers 408 when no second request comes within the timeout", async () => {
+    const yaml = readFileSync(path.join(EXAMPLES, "sync_webhook/autokitteh.yaml"), "utf8").replace(
+      "value: 1m",
+      "value: 300ms",
+    );
+    const response = await t.deployFiles({
+      "autokitteh.yaml": yaml,
+      "program.ts": readFileSync(path.join(EXAMPLES, "sync_webhook/program.ts"), "utf8"),
+    });
+    const d = (await response.json()) as DeployResult;
+    const started = Date.now();
+    const answer = await fetch(t.webhook(d, "first"), { method: "POST" });
+    const elapsed = Date.now() - started;
+    expect(answer.status).toBe(408);
+    expect(await answer.text()).toBe("Timeout waiting for second webhook");
+    expect(elapsed).toBeGreaterThanOrEqual(290);
+    expect(elapsed).toBeLessThan(600);
+  });
+});
+
+describe("next_event", () => {
+  it("does not see events sent before subscribe", async () => {
+    const answer = post("late");
+    await sleep(50);
+    await post("second", "too early");
+    expect(await (await answer).json()).toEqual({ got: null });
+  });
+
+  it("queues events while the session is busy and hands them over in order, once each", async () => {
+    const answer = post("busy");
+    await sleep(30);
+    for (const body of ["one", "two", "three"]) await post("second", body);
+    expect(await (await answer).json()).toEqual({ got: ["one", "two", "three", null] });
+  });
+
+  it("waits on two subscriptions at once, earliest event first", async () => {
+    const answer = post("two");
+    await sleep(50);
+    await post("third", "", "/t");
+    await post("second", "", "/s");
+    expect(await (await answer).json()).toEqual({ got: ["t", "s"] });
+  });
+
+  it("queues only events for which the filter is exactly true", async () => {
+    const answer = post("filtered");
+    await sleep(50);
+    await post("second", '{"n": 5}', "/no");
+    await post("second", '{"n": 1}', "/yes");
+    await post("second", "not json", "/yes");
+    await post("second", '{"n": 2}', "/yes");
+    expect(await (await answer).json()).toEqual({ got: '{"n": 2}' });
+  });
+
+  it("makes subscribe throw for a filter that does not compile or an unknown trigger", async () => {
+    const { errors } = (await (await post("bad_filter")).json()) as { errors: string[] };
+    expect(errors[0]).toMatch(/^subscribe: filter "data.url ==" does not compile: 1:\d+: /);
+    expect(errors[1]).toBe(
+      'subscribe: filter "nope == 1" uses "nope"; filters can use data and event_type',
+    );
+    expect(errors[2]).toBe(
+      'subscribe: "nowhere" is not a trigger of project subs; its triggers are "late", "busy", "two", "filtered", "bad_filter", "bad_next", "unsubscribed", "forever", "second", "third"',
+    );
+  });
+
+  it("rejects unknown subscriptions and bad timeouts", async () => {
+    const { errors } = (await (await post("bad_next")).json()) as { errors: string[] };
+    expect(errors).toEqual([
+      'Error: next_event: "sub_nope" is not a subscription of this session',
+      'TypeError: next_event: timeout must be milliseconds or a duration such as "30s", got soon',
+      "TypeError: next_event: give a subscription id from subscribe(), or a list of them",
+    ]);
+  });
+
+  it("stops queueing after unsubscribe", async () => {
+    const answer = post("unsubscribed");
+    await sleep(50);
+    await post("second", "ignored");
+    expect(await (await answer).json()).toEqual({
+      got: expect.stringContaining("is not a subscription of this session"),
+    });
+  });
+});
+
+describe("stopping a waiting session", () => {
+  it("ends it as stopped, answers its sync caller 502, and logs the reason", async () => {
+    const answer = post("forever");
+    let sessionId: string | undefined;
+    for (let i = 0; i < 50 && sessionId === undefined; i++) {
+      await sleep(20);
+      const row = t
+        .db()
+        .prepare("SELECT id FROM sessions WHERE trigger = 'forever' AND state = 'running'")
+        .get() as { id: string } | undefined;
+      sessionId = row?.id;
+    }
+    const stopped = await t.api("POST", `/api/sessions/${sessionId}/stop`);
+    expect(stopped.status).toBe(200);
+    expect(await stopped.json()).toMatchObject({
+      id: sessionId,
+      state: "stopped",
+      error: "stopped through the API",
+    });
+    const response = await answer;
+    expect(response.status).toBe(502);
+    expect(await response.json()).toEqual({
+      error: "the session was stopped before it responded",
+      session_id: sessionId,
+    });
+    const log = await t.log(sessionId!);
+    expect(log.at(-1)).toMatchObject({
+      kind: "state",
+      data: { state: "stopped", reason: "stopped through the API" },
+    });
+    expect((await t.api("POST", `/api/sessions/${sessionId}/stop`)).status).toBe(409);
+    // Its subscription is gone: a later event is queued for no one.
+    await post("second", "after stop");
+    const open = t
+      .db()
+      .prepare("SELECT COUNT(*) AS n FROM subscriptions WHERE session_id = ? AND ended_at IS NULL")
+      .get(sessionId) as { n: number };
+    expect(open.n).toBe(0);
+  });
+});
+
+describe("trigger filters", () => {
+  it("start a session only for matching requests; other events still reach subscribers", async () => {
+    const files = {
+      "autokitteh.yaml": manifest("gated", []).replace(
+        "  triggers:\n",
+        '  triggers:\n    - name: pushes\n      type: webhook\n      call: program.ts:on_push\n      filter: data.headers["x-github-event"] == "push"\n',
+      ),
+      "program.ts": "export function on_push() {}\n",
+    };
+    const response = await t.deployFiles(files);
+    expect(response.status).toBe(201);
+    const url = ((await response.json()) as DeployResult).triggers[0]!.webhook_url;
+    const push = await fetch(url, { method: "POST", headers: { "X-GitHub-Event": "push" } });
+    expect(push.headers.get("isohook-session-id")).toMatch(/^ses_/);
+    const ping = await fetch(url, { method: "POST", headers: { "X-GitHub-Event": "ping" } });
+    expect(ping.status).toBe(202);
+    expect(ping.headers.get("isohook-session-id")).toBeNull();
+    expect(ping.headers.get("isohook-event-id")).toMatch(/^evt_/);
+  });
+
+  it("that do not compile fail the deploy at their line", async () => {
+    const yaml =
+      manifest("gated2", [{ name: "hook", call: "program.ts:on_push" }]) +
+      "      filter: data.x ==\n";
+    const response = await t.deployFiles({
+      "autokitteh.yaml": yaml,
+      "program.ts": "export function on_push() {}\n",
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { details: { line: number; message: string }[] };
+    expect(body.details).toEqual([
+      expect.objectContaining({
+        line: 8,
+        message: expect.stringContaining('trigger "hook": filter "data.x ==" does not compile'),
+      }),
+    ]);
+  });
+});
+
+describe("the approval example", () => {
+  it("answers 200 on approve and 403 on reject, matching decisions to their request", async () => {
+    const d = await t.deployDir(path.join(EXAMPLES, "approval"));
+    const request = (id: string) =>
+      fetch(t.webhook(d, "request"), {
+        method: "POST",
+        body: JSON.stringify({ id, what: "deploy" }),
+      });
+    const decide = (suffix: string, user: string) =>
+      fetch(t.webhook(d, "decide") + suffix, { method: "POST", headers: { "X-User": user } });
+
+    const a = request("req-a");
+    const b = request("req-b");
+    await sleep(100);
+    await decide("/approve?request=req-other", "mallory");
+    await decide("/reject?request=req-b", "bob");
+    await decide("/approve?request=req-a", "alice");
+    const [answerA, answerB] = await Promise.all([a, b]);
+    expect(answerA.status).toBe(200);
+    expect(await answerA.json()).toEqual({ id: "req-a", status: "approved", by: "alice" });
+    expect(answerB.status).toBe(403);
+    expect(await answerB.json()).toEqual({ id: "req-b", status: "rejected", by: "bob" });
+  });
+});
