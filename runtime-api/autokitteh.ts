@@ -1,52 +1,17 @@
 /**
- * The `autokitteh` module user code imports. Types here are the ones published to users in
- * `autokitteh.d.ts`; keep the two in step.
+ * The `autokitteh` module user code imports. Its types are the ones published to users, in
+ * `types/autokitteh.d.ts`: the implementation is checked against them.
  */
+import type * as Autokitteh from "autokitteh";
 import ms from "ms";
 import type { SessionRegistry } from "./sessions";
 import { toEventData } from "./event";
 import { toOutcome } from "./outcome";
 
-export interface Event {
-  event_id: string;
-  session_id: string;
-  /** Lower-case HTTP method. */
-  event_type: string;
-  trigger: string;
-  data: EventData;
-}
-
-export interface EventData {
-  method: string;
-  raw_url: string;
-  url: { path: string; query: Record<string, string>; path_suffix: string };
-  headers: Record<string, string>;
-  body: {
-    bytes: Uint8Array;
-    text: string | null;
-    json: unknown;
-    form: Record<string, string> | null;
-  };
-}
-
-export interface OutcomeOptions {
-  status_code?: number;
-  headers?: Record<string, string | number | (string | number)[]> | Iterable<[string, string]>;
-  body?: string | ArrayBuffer | ArrayBufferView;
-  json?: unknown;
-  more?: boolean;
-}
-
-export interface AutokittehModule {
-  http_outcome(options?: OutcomeOptions): void;
-  getenv(name: string): string | undefined;
-  subscribe(source: string, filter?: string): string;
-  next_event(
-    subscription: string | string[],
-    options?: { timeout?: number | string },
-  ): Promise<EventData | null>;
-  unsubscribe(subscription: string): void;
-}
+export type Event = Autokitteh.Event;
+export type EventData = Autokitteh.EventData;
+export type OutcomeOptions = Autokitteh.OutcomeOptions;
+export type AutokittehModule = typeof Autokitteh;
 
 /** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
