@@ -23,8 +23,15 @@ import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
 import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
+import { atob, btoa } from "./web/base64";
+import { createCrypto, CryptoKey } from "./web/crypto";
+import { DOMException } from "./web/dom-exception";
+import { createFetch } from "./web/fetch";
 import { Headers } from "./web/headers";
+import { Request } from "./web/request";
 import { Response } from "./web/response";
+import { structuredClone } from "./web/structured-clone";
+import { URL, URLSearchParams } from "./web/url";
 
 type BundleFactory = (autokitteh: AutokittehModule) => Record<string, unknown>;
 type Dispatch = (entry: Entry) => void;
@@ -38,6 +45,13 @@ export function setup(
   config: SandboxConfig,
   factory: BundleFactory,
 ): Dispatch {
+  const registry = new SessionRegistry(emit, hostCall, config.max_buffered_records);
+  // Math.random draws from the running session's own generator (see web/random.ts); set
+  // before lockdown freezes Math.
+  const nativeRandom = Math.random;
+  Math.random = function random() {
+    return registry.currentOrNull()?.random.float() ?? nativeRandom();
+  };
   lockdown({
     errorTaming: "unsafe",
     stackFiltering: "verbose",
@@ -46,13 +60,12 @@ export function setup(
     evalTaming: "unsafe-eval",
   });
 
-  const registry = new SessionRegistry(emit, hostCall, config.max_buffered_records);
   const env = Object.freeze({ ...config.vars });
   const autokitteh = harden(createAutokitteh(registry, env));
   installGlobals(registry, config, env);
 
   const start = (entry: Extract<Entry, { kind: "start" }>) => {
-    const session = registry.create(entry.session_id);
+    const session = registry.create(entry.session_id, entry.entropy);
     registry.enter(session, () => {
       let result: unknown;
       try {
@@ -129,7 +142,17 @@ function installGlobals(
     },
     TextEncoder,
     TextDecoder,
+    URL,
+    URLSearchParams,
+    atob,
+    btoa,
+    structuredClone,
+    DOMException,
+    crypto: createCrypto(registry),
+    CryptoKey,
+    fetch: createFetch(registry),
     Headers,
+    Request,
     Response,
     process: { env },
   });

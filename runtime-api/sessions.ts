@@ -21,6 +21,8 @@ import type {
 
 export interface Session {
   readonly id: string;
+  /** The session's own random numbers, seeded by the host. */
+  readonly random: SessionRandom;
   /** Pending timers: id → callback to run when the host fires it. */
   readonly timers: Map<number, TimerEntry>;
   /** Async host calls waiting for their `settle` entry: call id → the caller's promise. */
@@ -39,6 +41,9 @@ export interface TimerEntry {
   readonly repeat: boolean;
   readonly delayMs: number;
 }
+
+import { SessionRandom } from "./web/random";
+import { DOMException } from "./web/dom-exception";
 
 type Emit = (batch: RecordBatch) => void;
 
@@ -74,9 +79,10 @@ export class SessionRegistry {
     this.#maxBuffered = maxBuffered;
   }
 
-  create(id: string): Session {
+  create(id: string, entropy: Uint8Array): Session {
     const session: Session = {
       id,
+      random: new SessionRandom(entropy),
       timers: new Map(),
       pending: new Map(),
       finalOutcomeRecorded: false,
@@ -92,6 +98,11 @@ export class SessionRegistry {
 
   delete(id: string): void {
     this.#sessions.delete(id);
+  }
+
+  /** The running session, or `null` between entries (for globals that work either way). */
+  currentOrNull(): Session | null {
+    return this.#current !== null && !this.#current.ended ? this.#current : null;
   }
 
   /** The session whose code is running; bindings called outside any session throw. */
@@ -136,7 +147,7 @@ export class SessionRegistry {
     args: HostBindings[B]["args"],
   ): HostBindings[B]["result"] {
     const answer = this.#hostCall(this.#takeBatch(), session.id, binding, args);
-    if (!answer.ok) throw new ErrorConstructor(answer.message);
+    if (!answer.ok) throw toError(answer.name, answer.message);
     return answer.value as HostBindings[B]["result"];
   }
 
@@ -168,7 +179,7 @@ export class SessionRegistry {
     if (pending === undefined) return;
     session.pending.delete(callId);
     if (answer.ok) pending.resolve(answer.value);
-    else pending.reject(new ErrorConstructor(answer.message));
+    else pending.reject(toError(answer.name, answer.message));
   }
 
   push(record: SandboxRecord): void {
@@ -203,4 +214,17 @@ export class SessionRegistry {
       },
     ]);
   }
+}
+
+const ERRORS: Record<string, new (message: string) => Error> = {
+  Error: ErrorConstructor,
+  TypeError,
+  RangeError,
+  SyntaxError,
+};
+
+/** An error the host reported, as the exception the web APIs would throw. */
+function toError(name: string | undefined, message: string): Error {
+  const Constructor = ERRORS[name ?? "Error"];
+  return Constructor !== undefined ? new Constructor(message) : new DOMException(message, name);
 }

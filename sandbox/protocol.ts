@@ -43,7 +43,9 @@ export interface HostBindings {
 
 export type HostBindingName = keyof HostBindings;
 
-export type HostAnswer<T = unknown> = { ok: true; value: T } | { ok: false; message: string };
+/** An answer from the host; an error becomes an exception named `name` (default "Error"). */
+export type HostAnswer<T = unknown> =
+  { ok: true; value: T } | { ok: false; message: string; name?: string };
 
 /** Bindings the host answers later, with a `settle` entry. */
 export interface AsyncBindings {
@@ -52,6 +54,61 @@ export interface AsyncBindings {
     args: [subscriptions: string[], timeout_ms: number | null];
     result: WireEventData | null;
   };
+  /** `crypto.subtle.digest`. */
+  crypto_digest: { args: [algorithm: AlgorithmSpec, data: Uint8Array]; result: Uint8Array };
+  /** `crypto.subtle.importKey`: the key stays in the host; the sandbox gets a handle. */
+  crypto_import_key: {
+    args: [
+      format: string,
+      key_data: Uint8Array | Record<string, unknown>,
+      algorithm: AlgorithmSpec,
+      extractable: boolean,
+      usages: string[],
+    ];
+    result: KeyInfo;
+  };
+  /** `crypto.subtle.sign`. */
+  crypto_sign: {
+    args: [algorithm: AlgorithmSpec, key: number, data: Uint8Array];
+    result: Uint8Array;
+  };
+  /** `crypto.subtle.verify`. */
+  crypto_verify: {
+    args: [algorithm: AlgorithmSpec, key: number, signature: Uint8Array, data: Uint8Array];
+    result: boolean;
+  };
+  /** `fetch`, with the whole body in and out; the host enforces `allow_net`. */
+  fetch: { args: [request: WireRequest]; result: WireResponse };
+}
+
+/** A Web Crypto algorithm as plain data: a name, or an object with a name and parameters. */
+export type AlgorithmSpec = string | Record<string, unknown>;
+
+/** What the sandbox knows of a key the host holds. */
+export interface KeyInfo {
+  handle: number;
+  type: string;
+  algorithm: Record<string, unknown>;
+  extractable: boolean;
+  usages: string[];
+}
+
+export interface WireRequest {
+  url: string;
+  method: string;
+  headers: [name: string, value: string][];
+  body: Uint8Array | null;
+  redirect: "follow" | "manual" | "error";
+}
+
+export interface WireResponse {
+  /** The final URL, after redirects. */
+  url: string;
+  redirected: boolean;
+  status: number;
+  status_text: string;
+  headers: [name: string, value: string][];
+  body: Uint8Array;
 }
 
 export type AsyncBindingName = keyof AsyncBindings;
@@ -157,6 +214,8 @@ export type Entry =
       /** The manifest's `call`, for messages. */
       call: string;
       event: WireEvent;
+      /** 32 random bytes that seed the session's random numbers (`crypto`, `Math.random`). */
+      entropy: Uint8Array;
     }
   | { kind: "timer"; session_id: string; timer_id: number }
   | { kind: "settle"; session_id: string; call_id: number; answer: HostAnswer }

@@ -33,6 +33,8 @@ async function buildRuntime(): Promise<string> {
     charset: "utf8",
     legalComments: "none",
     logLevel: "silent",
+    // Bundled packages that read TextEncoder/TextDecoder as globals get the runtime's.
+    inject: [path.join(packageRoot(), "runtime-api", "web", "text-shim.ts")],
   });
   const code = result.outputFiles[0]!.text;
   return `${code}\nreturn ${GLOBAL_NAME}.setup($0, $1, $2, $3);`;

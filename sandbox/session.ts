@@ -2,6 +2,7 @@
  * The host's side of one session in the sandbox: its CPU budget, its wall-clock limit, the
  * clocks behind its timers, and the translation of its records into what the server sees.
  */
+import { randomBytes } from "node:crypto";
 import type {
   AsyncCallRecord,
   CallRecord,
@@ -65,6 +66,8 @@ export interface StartRequest {
 }
 
 const MIN_INTERVAL_MS = 1;
+/** Seed of each session's random numbers in the sandbox. */
+const ENTROPY_BYTES = 32;
 /** The stop entry runs only runtime code; it needs no more than this. */
 const STOP_ENTRY_TIMEOUT_MS = 1000;
 
@@ -123,7 +126,8 @@ export class SandboxSession {
     this.#isolate = isolate;
     isolate.sessions.add(this.id);
     const { sessionId, handler, call, event } = this.#request;
-    this.#run({ kind: "start", session_id: sessionId, handler, call, event });
+    const entropy = new Uint8Array(randomBytes(ENTROPY_BYTES));
+    this.#run({ kind: "start", session_id: sessionId, handler, call, event, entropy });
   }
 
   /** End the session from outside: by a user's request, or because its deployment went away. */

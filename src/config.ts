@@ -24,6 +24,8 @@ export interface Settings {
   /** `null`: read or create the token file in the data folder. */
   token: string | null;
   logLevel: string;
+  /** Let `fetch` reach private and loopback addresses: for local development only. */
+  fetchAllowPrivate: boolean;
   limits: Limits;
 }
 
@@ -74,6 +76,9 @@ export function loadSettings(
     publicUrl: optionalUrl(overrides.publicUrl ?? env.ISOHOOK_PUBLIC_URL ?? null),
     token: overrides.token || env.ISOHOOK_TOKEN || null,
     logLevel: overrides.logLevel ?? env.ISOHOOK_LOG_LEVEL ?? "info",
+    fetchAllowPrivate:
+      overrides.fetchAllowPrivate ??
+      flag("ISOHOOK_FETCH_ALLOW_PRIVATE", env.ISOHOOK_FETCH_ALLOW_PRIVATE),
     limits,
   };
 }
@@ -104,4 +109,13 @@ function optionalUrl(url: string | null): string | null {
     throw new Error(`ISOHOOK_PUBLIC_URL must be an absolute URL, got ${JSON.stringify(url)}`);
   }
   return url.replace(/\/+$/, "");
+}
+
+/** "1"/"true"/"yes" or "0"/"false"/"no" (any case); unset is false. */
+function flag(name: string, text: string | undefined): boolean {
+  if (text === undefined || text.trim() === "") return false;
+  const value = text.trim().toLowerCase();
+  if (["1", "true", "yes"].includes(value)) return true;
+  if (["0", "false", "no"].includes(value)) return false;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(text)}`);
 }

@@ -17,6 +17,7 @@ import { ProjectsStore } from "./store/projects-store";
 import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
+import { createFetchAgent } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
 
@@ -88,9 +89,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await restoreDeployments(projects, live, logger);
 
   const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue));
+  const fetchAgent = createFetchAgent(settings.fetchAllowPrivate);
   const running = new SessionManager({
     store: sessionsStore,
     subscriptions,
+    fetch: { agent: fetchAgent, allowPrivate: settings.fetchAllowPrivate },
     limits: settings.limits,
     logger,
   });
@@ -142,6 +145,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
         live.closeAll("the server shut down while the session was running");
+        void fetchAgent.close();
         await stopped;
         // Let the sessions' last records reach the queue before the final commit.
         await new Promise((resolve) => setImmediate(resolve));

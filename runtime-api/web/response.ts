@@ -1,15 +1,12 @@
 /**
- * `Response`, following the Fetch Standard for what a handler needs: a body from a string or
- * bytes (kept as bytes), `status`/`statusText`/`headers`, the body readers (`text`, `json`,
- * `arrayBuffer`, `bytes`), `clone`, and the static `json`, `redirect` and `error`.
- *
- * TODO: `body` as a ReadableStream, and Blob/FormData bodies; add them with the streams
- * polyfill that `fetch` responses will need.
+ * `Response`, following the Fetch Standard for what handlers and `fetch` need: a body from a
+ * string, bytes or URLSearchParams (kept as bytes), `status`/`statusText`/`headers`, the body
+ * readers (`text`, `json`, `arrayBuffer`, `bytes`), `clone`, and the static `json`,
+ * `redirect` and `error`.
  */
-import { TextDecoder, TextEncoder } from "../encoding";
+import type { WireResponse } from "../../sandbox/protocol";
+import { Body, extractBody, read, type BodyInit } from "./body";
 import { Headers, type HeadersInit } from "./headers";
-
-export type BodyInit = string | ArrayBuffer | ArrayBufferView | null;
 
 export interface ResponseInit {
   status?: number;
@@ -20,15 +17,15 @@ export interface ResponseInit {
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const encoder = new TextEncoder();
 
 export class Response {
   #status: number;
   readonly #statusText: string;
   readonly #headers: Headers;
-  #type: "default" | "error";
-  #body: Uint8Array | null;
-  #bodyUsed = false;
+  #type: "default" | "basic" | "error" = "default";
+  #url = "";
+  #redirected = false;
+  #body: Body;
 
   constructor(body: BodyInit | undefined = null, init: ResponseInit = {}) {
     const status = init.status === undefined ? 200 : Number(init.status);
@@ -44,15 +41,14 @@ export class Response {
     this.#status = status;
     this.#statusText = statusText;
     this.#headers = new Headers(init.headers);
-    this.#type = "default";
-    this.#body = null;
+    this.#body = new Body(null);
     if (body === null || body === undefined) return;
 
     if (NULL_BODY_STATUSES.has(status)) {
       throw new TypeError(`Response: a response with status ${status} cannot have a body`);
     }
     const { bytes, contentType } = extractBody(body);
-    this.#body = bytes;
+    this.#body = new Body(bytes);
     if (contentType !== null && !this.#headers.has("content-type")) {
       this.#headers.set("content-type", contentType);
     }
@@ -82,16 +78,32 @@ export class Response {
     return response;
   }
 
+  /** What `fetch` resolves with, built from the host's answer. */
+  static fromWire(wire: WireResponse): Response {
+    const hasBody = !NULL_BODY_STATUSES.has(wire.status);
+    const response = new Response(null, {
+      status: wire.status < 200 ? 200 : wire.status,
+      statusText: wire.status_text,
+      headers: wire.headers,
+    });
+    response.#status = wire.status;
+    response.#body = new Body(hasBody ? wire.body : null);
+    response.#type = "basic";
+    response.#url = wire.url;
+    response.#redirected = wire.redirected;
+    return response;
+  }
+
   get type(): string {
     return this.#type;
   }
 
   get url(): string {
-    return "";
+    return this.#url;
   }
 
   get redirected(): boolean {
-    return false;
+    return this.#redirected;
   }
 
   get status(): number {
@@ -111,34 +123,36 @@ export class Response {
   }
 
   get bodyUsed(): boolean {
-    return this.#bodyUsed;
+    return this.#body.used;
   }
 
-  async arrayBuffer(): Promise<ArrayBuffer> {
-    const bytes = this.#consume("arrayBuffer");
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return read.arrayBuffer(this.#body, "Response");
   }
 
-  async bytes(): Promise<Uint8Array> {
-    return this.#consume("bytes").slice();
+  bytes(): Promise<Uint8Array> {
+    return read.bytes(this.#body, "Response");
   }
 
-  async text(): Promise<string> {
-    return new TextDecoder().decode(this.#consume("text"));
+  text(): Promise<string> {
+    return read.text(this.#body, "Response");
   }
 
-  async json(): Promise<unknown> {
-    return JSON.parse(await this.text());
+  json(): Promise<unknown> {
+    return read.json(this.#body, "Response");
   }
 
   clone(): Response {
-    if (this.#bodyUsed) throw new TypeError("Response.clone: the body was already read");
     const copy = new Response(null, {
-      status: this.#status,
+      status: 200,
       statusText: this.#statusText,
       headers: this.#headers,
     });
-    copy.#body = this.#body === null ? null : this.#body.slice();
+    copy.#status = this.#status;
+    copy.#type = this.#type;
+    copy.#url = this.#url;
+    copy.#redirected = this.#redirected;
+    copy.#body = this.#body.clone("Response");
     return copy;
   }
 
@@ -155,27 +169,7 @@ export class Response {
     return {
       status: response.#status,
       headers: Headers.list(response.#headers),
-      body: response.#body === null ? new Uint8Array(0) : response.#body.slice(),
+      body: response.#body.peek(),
     };
   }
-
-  #consume(method: string): Uint8Array {
-    if (this.#bodyUsed) throw new TypeError(`Response.${method}: the body was already read`);
-    if (this.#body === null) return new Uint8Array(0);
-    this.#bodyUsed = true;
-    return this.#body;
-  }
-}
-
-function extractBody(body: unknown): { bytes: Uint8Array; contentType: string | null } {
-  if (typeof body === "string") {
-    return { bytes: encoder.encode(body), contentType: "text/plain;charset=UTF-8" };
-  }
-  if (body instanceof ArrayBuffer)
-    return { bytes: new Uint8Array(body.slice(0)), contentType: null };
-  if (ArrayBuffer.isView(body)) {
-    const view = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    return { bytes: view.slice(), contentType: null };
-  }
-  return { bytes: encoder.encode(String(body)), contentType: "text/plain;charset=UTF-8" };
 }

@@ -3,6 +3,7 @@
  * them against the limit, and stopping them on request.
  */
 import type { Logger } from "pino";
+import type { Agent } from "undici";
 import type { SandboxSession, WireEventData } from "../../sandbox";
 import type { LiveTrigger } from "../deploy/live-deployments";
 import type { Limits } from "../config";
@@ -10,6 +11,9 @@ import { newId } from "../ids";
 import type { SessionsStore } from "../store/sessions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { SessionRun } from "./session-run";
+
+/** How long one `fetch` (all its redirects included) may take. */
+const FETCH_TIMEOUT_MS = 30_000;
 
 interface Running {
   run: SessionRun;
@@ -20,17 +24,20 @@ export class SessionManager {
   readonly #running = new Map<string, Running>();
   readonly #store: SessionsStore;
   readonly #subscriptions: SubscriptionHub;
+  readonly #fetch: { agent: Agent; allowPrivate: boolean };
   readonly #limits: Limits;
   readonly #logger: Logger;
 
   constructor(options: {
     store: SessionsStore;
     subscriptions: SubscriptionHub;
+    fetch: { agent: Agent; allowPrivate: boolean };
     limits: Limits;
     logger: Logger;
   }) {
     this.#store = options.store;
     this.#subscriptions = options.subscriptions;
+    this.#fetch = options.fetch;
     this.#limits = options.limits;
     this.#logger = options.logger;
   }
@@ -57,8 +64,18 @@ export class SessionManager {
       isDurable: trigger.is_durable,
       syncTimeoutMs: trigger.timeout_ms ?? this.#limits.syncTimeoutMs,
       store: this.#store,
-      subscriptions: this.#subscriptions,
-      triggers: deployment.manifest.project.triggers.map((t) => t.name),
+      host: {
+        project: deployment.project,
+        triggers: deployment.manifest.project.triggers.map((t) => t.name),
+        subscriptions: this.#subscriptions,
+        fetchAgent: this.#fetch.agent,
+        fetchPolicy: {
+          allowNet: deployment.manifest.project.allow_net,
+          allowPrivate: this.#fetch.allowPrivate,
+          timeoutMs: FETCH_TIMEOUT_MS,
+          maxResponseBytes: this.#limits.maxBodyBytes,
+        },
+      },
       redactor: deployment.redactor,
       logger: this.#logger,
       onDone: (done) => this.#running.delete(done.id),

@@ -13,7 +13,7 @@ import type {
   SessionEnd,
   SessionObserver,
 } from "../../sandbox";
-import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscription-hub";
+import { forLog, HostCalls, userFacing, type Answered, type HostCallContext } from "./host-calls";
 import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
@@ -40,9 +40,8 @@ export interface SessionRunOptions {
   isDurable: boolean;
   syncTimeoutMs: number;
   store: SessionsStore;
-  subscriptions: SubscriptionHub;
-  /** The project's trigger names: what `subscribe` accepts as a source. */
-  triggers: readonly string[];
+  /** What the session's host calls need: its subscriptions, its network policy. */
+  host: Omit<HostCallContext, "sessionId">;
   redactor: Redactor;
   logger: Logger;
   onDone: (run: SessionRun) => void;
@@ -54,8 +53,10 @@ export class SessionRun implements SessionObserver {
   readonly id: string;
   readonly #options: SessionRunOptions;
   readonly #logger: Logger;
+  readonly #calls: HostCalls;
   #seq = 0;
-  #answer: ((answer: HttpAnswer) => void) | null = null;
+  /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
+  #respond: ((answer: HttpAnswer) => void) | null = null;
   #syncTimer: NodeJS.Timeout | null = null;
   /** For a sync webhook: the HTTP answer, once decided. */
   readonly answer: Promise<HttpAnswer> | null;
@@ -71,7 +72,8 @@ export class SessionRun implements SessionObserver {
       project: options.project,
       trigger: options.trigger,
     });
-    this.answer = options.isSync ? new Promise((resolve) => (this.#answer = resolve)) : null;
+    this.answer = options.isSync ? new Promise((resolve) => (this.#respond = resolve)) : null;
+    this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
 
     const now = new Date().toISOString();
@@ -98,7 +100,7 @@ export class SessionRun implements SessionObserver {
     const now = new Date().toISOString();
     this.#options.store.setState(this.id, "running", now);
     this.#log("state", { state: "running" }, now);
-    if (this.#answer !== null) {
+    if (this.#respond !== null) {
       const timeoutMs = this.#options.syncTimeoutMs;
       this.#syncTimer = setTimeout(() => {
         this.#note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
@@ -117,7 +119,7 @@ export class SessionRun implements SessionObserver {
    * outcomes from now on are logged as ignored.
    */
   clientGone(): void {
-    if (this.#answer === null) return;
+    if (this.#respond === null) return;
     this.#note("the client disconnected before the response; the session runs on");
     this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
   }
@@ -136,7 +138,7 @@ export class SessionRun implements SessionObserver {
         this.#outcome(record.args[0]);
         break;
       case "unsubscribe":
-        this.#options.subscriptions.unsubscribe(this.id, record.args[0]);
+        this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
         this.#log("call", { binding: record.binding, args: record.args, result: null });
         break;
       default:
@@ -149,34 +151,15 @@ export class SessionRun implements SessionObserver {
 
   onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
     const [source, filter] = args as [string, string | null];
-    const { project, triggers, subscriptions } = this.#options;
-    try {
-      const id = subscriptions.subscribe({ id: this.id, project, triggers }, source, filter);
-      this.#log("call", { binding, args, result: id });
-      return { ok: true, value: id };
-    } catch (error) {
-      if (!(error instanceof SubscriptionError)) throw error;
-      this.#log("call", { binding, args, error: error.message });
-      return { ok: false, message: error.message };
-    }
+    return this.#runHostCall(binding, args, () => this.#calls.subscribe(source, filter));
   }
 
-  async onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer> {
-    const [ids, timeoutMs] = record.args;
-    try {
-      const event = await this.#options.subscriptions.next(this.id, ids, timeoutMs);
-      const result = event === null ? null : { event_id: event.eventId, trigger: event.trigger };
-      this.#log("call", { binding: record.binding, args: record.args, result });
-      return { ok: true, value: event === null ? null : event.data };
-    } catch (error) {
-      if (!(error instanceof SubscriptionError)) throw error;
-      this.#log("call", { binding: record.binding, args: record.args, error: error.message });
-      return { ok: false, message: error.message };
-    }
+  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer> {
+    return this.#runHostCall(record.binding, record.args, () => this.#calls.answer(record));
   }
 
   onEnd(end: SessionEnd): void {
-    this.#options.subscriptions.endSession(this.id);
+    this.#calls.end();
     const now = new Date().toISOString();
     let state: SessionState;
     let reason: string | null = null;
@@ -187,7 +170,7 @@ export class SessionRun implements SessionObserver {
           `${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`,
         );
       }
-      if (this.#answer !== null) {
+      if (this.#respond !== null) {
         this.#note(`answered with the handler's return value (${end.returned.kind})`);
         this.#decide(toAnswer(end.returned));
       }
@@ -224,7 +207,7 @@ export class SessionRun implements SessionObserver {
   #outcome(outcome: Outcome): void {
     let disposition: Disposition;
     if (outcome.more) disposition = "intermediate";
-    else if (this.#answer === null) disposition = this.#options.isSync ? "ignored" : "recorded";
+    else if (this.#respond === null) disposition = this.#options.isSync ? "ignored" : "recorded";
     else disposition = "sent";
 
     this.#log("outcome", { ...loggedOutcome(outcome, this.#options.redactor), disposition });
@@ -237,10 +220,42 @@ export class SessionRun implements SessionObserver {
     }
   }
 
+  /** Run a host call and log it, its result or its error; a server fault stays unexplained. */
+  #runHostCall(binding: string, args: unknown[], run: () => Answered): HostAnswer;
+  #runHostCall(binding: string, args: unknown[], run: () => Promise<Answered>): Promise<HostAnswer>;
+  #runHostCall(
+    binding: string,
+    args: unknown[],
+    run: () => Answered | Promise<Answered>,
+  ): HostAnswer | Promise<HostAnswer> {
+    const redact = this.#options.redactor;
+    const logged = forLog(args);
+    const succeed = ({ value, logged: result }: Answered): HostAnswer => {
+      this.#log("call", redact.value({ binding, args: logged, result }));
+      return { ok: true, value };
+    };
+    const fail = (error: unknown): HostAnswer => {
+      const answer = userFacing(error);
+      if (answer === null) this.#logger.error({ err: error, binding }, "a host call failed");
+      const failure = answer ?? {
+        ok: false as const,
+        message: `${binding} failed inside the server`,
+      };
+      this.#log("call", redact.value({ binding, args: logged, error: failure.message }));
+      return failure;
+    };
+    try {
+      const result = run();
+      return result instanceof Promise ? result.then(succeed, fail) : succeed(result);
+    } catch (error) {
+      return fail(error);
+    }
+  }
+
   #decide(answer: HttpAnswer): void {
-    const resolve = this.#answer;
+    const resolve = this.#respond;
     if (resolve === null) return;
-    this.#answer = null;
+    this.#respond = null;
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
     resolve(answer);
   }

@@ -1,0 +1,179 @@
+/**
+ * The host's side of `fetch`. Each hop of a request (the first and every redirect) is checked
+ * against the project's `allow_net` before anything leaves the machine; names are resolved
+ * here, every address checked, and the connection made to the address that was checked, so a
+ * name that resolves (or re-resolves) to a private address cannot slip through. Bodies are
+ * whole, in both directions, and bounded.
+ */
+import { lookup as dnsLookup, type LookupAddress } from "node:dns";
+import type { LookupFunction } from "node:net";
+import { Agent, fetch as undiciFetch } from "undici";
+import type { WireRequest, WireResponse } from "../../sandbox";
+import { hostAllowed, isPublicAddress, NetworkRefusedError } from "./net-policy";
+
+export interface FetchPolicy {
+  allowNet: readonly string[];
+  /** Let `fetch` reach private and loopback addresses (local development only). */
+  allowPrivate: boolean;
+  timeoutMs: number;
+  maxResponseBytes: number;
+}
+
+const MAX_REDIRECTS = 20;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/** One agent per server: its lookup refuses private addresses unless they are allowed. */
+export function createFetchAgent(allowPrivate: boolean): Agent {
+  return new Agent({ connect: { lookup: checkedLookup(allowPrivate) } });
+}
+
+export async function hostFetch(
+  request: WireRequest,
+  policy: FetchPolicy,
+  agent: Agent,
+): Promise<WireResponse> {
+  const signal = AbortSignal.timeout(policy.timeoutMs);
+  let url = new URL(request.url);
+  let method = request.method;
+  let body = request.body;
+  let headers = request.headers;
+
+  for (let redirects = 0; ; redirects++) {
+    checkHop(url, policy);
+    let response: Awaited<ReturnType<typeof undiciFetch>>;
+    try {
+      response = await undiciFetch(url, {
+        method,
+        headers,
+        body: body ?? undefined,
+        redirect: "manual",
+        dispatcher: agent,
+        signal,
+      });
+    } catch (error) {
+      throw new NetworkRefusedError(describeFailure(url, error, policy));
+    }
+
+    const location = response.headers.get("location");
+    if (
+      !REDIRECT_STATUSES.has(response.status) ||
+      location === null ||
+      request.redirect === "manual"
+    ) {
+      const bytes = await readBounded(response, policy.maxResponseBytes, url);
+      return {
+        url: url.href,
+        redirected: redirects > 0,
+        status: response.status,
+        status_text: response.statusText,
+        headers: [...response.headers],
+        body: bytes,
+      };
+    }
+    await response.body?.cancel();
+    if (request.redirect === "error")
+      throw new NetworkRefusedError(`fetch: ${url.href} redirected, and redirect is "error"`);
+    if (redirects >= MAX_REDIRECTS)
+      throw new NetworkRefusedError(`fetch: more than ${MAX_REDIRECTS} redirects`);
+
+    const next = new URL(location, url);
+    // As the Fetch Standard says: 303 (and 301/302 after POST) become GET without a body.
+    if (
+      response.status === 303
+        ? method !== "HEAD"
+        : (response.status === 301 || response.status === 302) && method === "POST"
+    ) {
+      method = "GET";
+      body = null;
+      headers = headers.filter(([name]) => !name.toLowerCase().startsWith("content-"));
+    }
+    if (next.origin !== url.origin)
+      headers = headers.filter(([name]) => name.toLowerCase() !== "authorization");
+    url = next;
+  }
+}
+
+function checkHop(url: URL, policy: FetchPolicy): void {
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new NetworkRefusedError(
+      `fetch: only http and https URLs can be fetched, not ${url.protocol}`,
+    );
+  }
+  if (!hostAllowed(url, policy.allowNet)) {
+    const allowed =
+      policy.allowNet.length === 0
+        ? "allow_net is empty"
+        : `allow_net is ${policy.allowNet.join(", ")}`;
+    throw new NetworkRefusedError(
+      `fetch: ${url.host} is not in the project's allow_net (${allowed})`,
+    );
+  }
+  // An address literal is connected to as it is, without a lookup: check it here.
+  const literal = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  if (/^[\d.]+$|:/.test(literal) && !policy.allowPrivate && !isPublicAddress(literal)) {
+    throw new NetworkRefusedError(`fetch: ${url.hostname} is not a public address`);
+  }
+}
+
+function checkedLookup(allowPrivate: boolean): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
+      if (error) return callback(error, "", 0);
+      const list = addresses as LookupAddress[];
+      const refused = list.find((a) => !allowPrivate && !isPublicAddress(a.address));
+      if (refused !== undefined || list.length === 0) {
+        const refusal = new NetworkRefusedError(
+          `fetch: ${hostname} resolves to ${refused?.address ?? "nothing"}, which is not a public address`,
+        );
+        return callback(refusal as NodeJS.ErrnoException, "", 0);
+      }
+      if ((options as { all?: boolean }).all)
+        return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+      callback(null, list[0]!.address, list[0]!.family);
+    });
+  };
+}
+
+async function readBounded(
+  response: Response | Awaited<ReturnType<typeof undiciFetch>>,
+  maxBytes: number,
+  url: URL,
+): Promise<Uint8Array> {
+  const reader = response.body?.getReader();
+  if (reader === undefined) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new NetworkRefusedError(
+        `fetch: the response from ${url.host} is larger than ${maxBytes} bytes`,
+      );
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
+function describeFailure(url: URL, error: unknown, policy: FetchPolicy): string {
+  let cause: unknown = error;
+  while (cause instanceof Error && cause.cause !== undefined) {
+    if (cause instanceof NetworkRefusedError) break;
+    cause = cause.cause;
+  }
+  if (cause instanceof NetworkRefusedError) return cause.message;
+  if (error instanceof Error && error.name === "TimeoutError") {
+    return `fetch: ${url.host} did not answer within ${policy.timeoutMs} ms`;
+  }
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return `fetch: ${url.host} failed: ${message}`;
+}

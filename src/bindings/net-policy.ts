@@ -1,0 +1,54 @@
+/**
+ * Where `fetch` may go. A URL's host must be in the project's `allow_net`, and every address
+ * it resolves to must be public: loopback, private, link-local, unique-local, multicast and
+ * the other special-purpose ranges are refused (unless the server allows private addresses,
+ * for local development), however the address is spelled.
+ *
+ * `allow_net` entries: `host` (any port), `host:port`, `*.domain` (subdomains of domain), or an
+ * IP address (`[v6]` with a port).
+ */
+import ipaddr from "ipaddr.js";
+
+export class NetworkRefusedError extends Error {}
+
+/** True when the URL's host and port are in `allowNet`. */
+export function hostAllowed(url: URL, allowNet: readonly string[]): boolean {
+  const host = url.hostname.toLowerCase();
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  return allowNet.some((entry) => entryMatches(entry.trim().toLowerCase(), host, port));
+}
+
+function entryMatches(entry: string, host: string, port: string): boolean {
+  let entryHost = entry;
+  let entryPort: string | null = null;
+  const v6 = /^(\[[^\]]+\])(?::(\d+))?$/.exec(entry);
+  if (v6 !== null) {
+    entryHost = v6[1]!;
+    entryPort = v6[2] ?? null;
+  } else if (/^[^:]+:\d+$/.test(entry)) {
+    [entryHost, entryPort] = entry.split(":") as [string, string];
+  }
+  if (entryPort !== null && entryPort !== port) return false;
+  if (entryHost.startsWith("*.")) return host.endsWith(entryHost.slice(1));
+  return normalizeHost(entryHost) === normalizeHost(host);
+}
+
+/** IP literals compare by value (so `[::1]` equals `[0:0::1]`); names as they are. */
+function normalizeHost(host: string): string {
+  const bare = host.startsWith("[") ? host.slice(1, -1) : host;
+  return ipaddr.isValid(bare) ? ipaddr.parse(bare).toNormalizedString() : host;
+}
+
+/** True for a public unicast address; every special-purpose range is not. */
+export function isPublicAddress(address: string): boolean {
+  const bare = address.startsWith("[") ? address.slice(1, -1) : address;
+  if (!ipaddr.isValid(bare)) return false;
+  let parsed = ipaddr.parse(bare);
+  if (parsed.kind() === "ipv6") {
+    const v6 = parsed as ipaddr.IPv6;
+    if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address();
+    // NAT64 (64:ff9b::/96) carries an IPv4 address; judge that one.
+    else if (v6.range() === "rfc6052") parsed = ipaddr.fromByteArray(v6.toByteArray().slice(12));
+  }
+  return parsed.range() === "unicast";
+}
