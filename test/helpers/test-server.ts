@@ -39,12 +39,19 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { limits?: Partial<Limits>; dataDir?: string } = {},
+  options: { limits?: Partial<Limits>; dataDir?: string; fetchAllowPrivate?: boolean } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "isohook-test-"));
   const settings = loadSettings(
     {},
-    { host: "127.0.0.1", port: 0, dataDir, token: "test-token", limits: options.limits ?? {} },
+    {
+      host: "127.0.0.1",
+      port: 0,
+      dataDir,
+      token: "test-token",
+      limits: options.limits ?? {},
+      fetchAllowPrivate: options.fetchAllowPrivate ?? false,
+    },
   );
   const server = await startServer({
     settings,
