@@ -238,7 +238,10 @@ describe("crypto", () => {
     const pair = (await webcrypto.subtle.generateKey({ name: "Ed25519" }, true, [
       "sign",
       "verify",
-    ])) as CryptoKeyPair;
+    ])) as {
+      publicKey: import("node:crypto").webcrypto.CryptoKey;
+      privateKey: import("node:crypto").webcrypto.CryptoKey;
+    };
     const raw = Buffer.from(await webcrypto.subtle.exportKey("raw", pair.publicKey));
     const message = "1700000000" + '{"type":1}';
     const signature = Buffer.from(
