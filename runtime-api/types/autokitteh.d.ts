@@ -153,7 +153,7 @@ interface ResponseInit {
 }
 
 declare class Response {
-  constructor(body?: string | ArrayBuffer | ArrayBufferView | null, init?: ResponseInit);
+  constructor(body?: BodyInit, init?: ResponseInit);
   static json(data: unknown, init?: ResponseInit): Response;
   static redirect(url: string, status?: number): Response;
   static error(): Response;
@@ -174,3 +174,112 @@ declare class Response {
 
 /** Hardened JavaScript's harden: freezes an object and everything reachable from it. */
 declare function harden<T>(value: T): T;
+
+declare class URL {
+  constructor(url: string | URL, base?: string | URL);
+  static canParse(url: string, base?: string): boolean;
+  href: string;
+  readonly origin: string;
+  protocol: string;
+  username: string;
+  password: string;
+  host: string;
+  hostname: string;
+  port: string;
+  pathname: string;
+  search: string;
+  readonly searchParams: URLSearchParams;
+  hash: string;
+  toJSON(): string;
+  toString(): string;
+}
+
+declare class URLSearchParams implements Iterable<[string, string]> {
+  constructor(init?: string | Record<string, string> | Iterable<[string, string]>);
+  readonly size: number;
+  append(name: string, value: string): void;
+  delete(name: string, value?: string): void;
+  get(name: string): string | null;
+  getAll(name: string): string[];
+  has(name: string, value?: string): boolean;
+  set(name: string, value: string): void;
+  sort(): void;
+  forEach(callback: (value: string, name: string, params: URLSearchParams) => void): void;
+  entries(): IterableIterator<[string, string]>;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<string>;
+  [Symbol.iterator](): IterableIterator<[string, string]>;
+  toString(): string;
+}
+
+declare function atob(data: string): string;
+declare function btoa(data: string): string;
+declare function structuredClone<T>(value: T): T;
+
+declare class DOMException extends Error {
+  constructor(message?: string, name?: string);
+  readonly code: number;
+}
+
+type BufferSource = ArrayBuffer | ArrayBufferView;
+type AlgorithmIdentifier = string | { name: string; [parameter: string]: unknown };
+
+declare class CryptoKey {
+  private constructor();
+  readonly type: "secret" | "public" | "private";
+  readonly extractable: boolean;
+  readonly algorithm: { name: string; [parameter: string]: unknown };
+  readonly usages: string[];
+}
+
+interface SubtleCrypto {
+  /** SHA-1, SHA-256, SHA-384, SHA-512. */
+  digest(algorithm: AlgorithmIdentifier, data: BufferSource): Promise<ArrayBuffer>;
+  /** As in Web Crypto; tested: HMAC (SHA-1/256/512) "raw" keys and Ed25519 "raw"/"spki"/"jwk" keys. */
+  importKey(
+    format: "raw" | "spki" | "pkcs8" | "jwk",
+    keyData: BufferSource | Record<string, unknown>,
+    algorithm: AlgorithmIdentifier,
+    extractable: boolean,
+    usages: ("sign" | "verify" | "encrypt" | "decrypt" | "deriveBits" | "deriveKey")[],
+  ): Promise<CryptoKey>;
+  sign(algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer>;
+  verify(algorithm: AlgorithmIdentifier, key: CryptoKey, signature: BufferSource, data: BufferSource): Promise<boolean>;
+  /** Compares two buffers of the same length in constant time; throws if the lengths differ. */
+  timingSafeEqual(a: BufferSource, b: BufferSource): boolean;
+}
+
+declare var crypto: {
+  readonly subtle: SubtleCrypto;
+  getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;
+  randomUUID(): string;
+};
+
+type BodyInit = string | ArrayBuffer | ArrayBufferView | URLSearchParams | null;
+
+interface RequestInit {
+  method?: string;
+  headers?: HeadersInit;
+  body?: BodyInit;
+  redirect?: "follow" | "manual" | "error";
+}
+
+declare class Request {
+  constructor(input: string | URL | Request, init?: RequestInit);
+  readonly url: string;
+  readonly method: string;
+  readonly headers: Headers;
+  readonly redirect: string;
+  readonly bodyUsed: boolean;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  bytes(): Promise<Uint8Array>;
+  text(): Promise<string>;
+  json(): Promise<any>;
+  clone(): Request;
+}
+
+/**
+ * Fetch from a host in the project's `allow_net`; private and loopback addresses are refused.
+ * Request and response bodies are whole (no streams), each at most ISOHOOK_MAX_BODY_BYTES.
+ */
+declare function fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
