@@ -7,8 +7,8 @@ import inspect from "object-inspect";
 import type { PrintLevel } from "../sandbox/protocol";
 import type { SessionRegistry } from "./sessions";
 
-/** One print is cut here; the host bounds a session's whole log separately. */
-const MAX_PRINT_CHARS = 64 * 1024;
+/** Marks where a session's print budget ran out; what it prints after that is dropped. */
+const OVER_BUDGET_NOTE = "[isohook] the session's print budget is spent; later prints are dropped";
 const INSPECT_OPTIONS = { depth: 4, maxStringLength: 10_000 } as const;
 const FORMAT_SPECIFIER = /%[sdifjoOc%]/g;
 
@@ -16,7 +16,16 @@ export function createConsole(registry: SessionRegistry): Console {
   const print = (level: PrintLevel) =>
     function (...args: unknown[]): void {
       const session = registry.current("console." + level);
-      registry.recordCall(session, "print", [level, formatArgs(args)], null);
+      if (session.printBudget <= 0) return;
+      const text = formatArgs(args);
+      if (text.length < session.printBudget) {
+        session.printBudget -= text.length;
+        registry.recordCall(session, "print", [level, text], null);
+        return;
+      }
+      registry.recordCall(session, "print", [level, text.slice(0, session.printBudget)], null);
+      registry.recordCall(session, "print", ["warn", OVER_BUDGET_NOTE], null);
+      session.printBudget = 0;
     };
   return {
     log: print("log"),
@@ -54,8 +63,7 @@ export function formatArgs(args: unknown[]): string {
     rest = [];
   }
   const parts = rest.map((value) => (typeof value === "string" ? value : show(value)));
-  const text = head === "" ? parts.join(" ") : [head, ...parts].join(" ");
-  return text.length > MAX_PRINT_CHARS ? text.slice(0, MAX_PRINT_CHARS) + "… (cut)" : text;
+  return head === "" ? parts.join(" ") : [head, ...parts].join(" ");
 }
 
 function formatOne(specifier: string, value: unknown): string {

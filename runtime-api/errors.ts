@@ -6,8 +6,10 @@
  */
 import type { SandboxError } from "../sandbox/protocol";
 
-const MAX_MESSAGE_CHARS = 4096;
-const MAX_STACK_CHARS = 16384;
+// Generous bounds: the host cuts what it logs to size, after it has redacted secrets (a cut
+// made here could leave half a secret that no redaction would recognise).
+const MAX_MESSAGE_CHARS = 256 * 1024;
+const MAX_STACK_CHARS = 256 * 1024;
 
 export function toSandboxError(thrown: unknown): SandboxError {
   if (thrown !== null && (typeof thrown === "object" || typeof thrown === "function")) {

@@ -36,8 +36,17 @@ import { URL, URLSearchParams } from "./web/url";
 type BundleFactory = (autokitteh: AutokittehModule) => Record<string, unknown>;
 type Dispatch = (entry: Entry) => void;
 
-/** Globals that would let code run outside its session's entries, or time other sessions. */
-const REMOVED_GLOBALS = ["FinalizationRegistry", "WeakRef", "SharedArrayBuffer", "Atomics"];
+/**
+ * Globals that would let code run outside its session's entries, time other sessions, or
+ * allocate memory the isolate's limit does not count (WebAssembly memories).
+ */
+const REMOVED_GLOBALS = [
+  "FinalizationRegistry",
+  "WeakRef",
+  "SharedArrayBuffer",
+  "Atomics",
+  "WebAssembly",
+];
 
 export function setup(
   emit: (batch: RecordBatch) => void,
@@ -45,7 +54,11 @@ export function setup(
   config: SandboxConfig,
   factory: BundleFactory,
 ): Dispatch {
-  const registry = new SessionRegistry(emit, hostCall, config.max_buffered_records);
+  const registry = new SessionRegistry(emit, hostCall, {
+    maxBuffered: config.max_buffered_records,
+    maxPrintChars: config.max_print_bytes_per_session,
+    maxCalls: config.max_calls_per_session,
+  });
   // Math.random draws from the running session's own generator (see web/random.ts); set
   // before lockdown freezes Math.
   const nativeRandom = Math.random;
@@ -60,61 +73,74 @@ export function setup(
     evalTaming: "unsafe-eval",
   });
 
-  const env = Object.freeze({ ...config.vars });
+  const env = environment(config.vars);
   const autokitteh = harden(createAutokitteh(registry, env));
   installGlobals(registry, config, env);
 
-  const start = (entry: Extract<Entry, { kind: "start" }>) => {
-    const session = registry.create(entry.session_id, entry.entropy);
+  /** Run user code for `session`; whatever it throws ends the session, and goes no further. */
+  const run = (session: Session, code: () => void) =>
     registry.enter(session, () => {
-      let result: unknown;
       try {
-        const exports = factory(autokitteh);
-        const handler = exports[entry.handler];
-        if (typeof handler !== "function") {
-          throw new TypeError(`${entry.call} is not a function (it is ${typeof handler})`);
-        }
-        result = handler(toEvent(entry.event as WireEvent));
+        code();
       } catch (error) {
         end(registry, session, { ok: false, error: toSandboxError(error) });
-        return;
       }
-      settle(registry, session, result);
+    });
+
+  const start = (entry: Extract<Entry, { kind: "start" }>) => {
+    const session = registry.create(entry.session_id, entry.entropy);
+    run(session, () => {
+      const exports = factory(autokitteh);
+      const handler = exports[entry.handler];
+      if (typeof handler !== "function") {
+        throw new TypeError(`${entry.call} is not a function (it is ${typeof handler})`);
+      }
+      settle(registry, session, handler(toEvent(entry.event as WireEvent)));
     });
   };
 
+  const forget = (session: Session) => {
+    session.ended = true;
+    session.timers.clear();
+    session.pending.clear();
+    registry.delete(session.id);
+  };
+
   return function dispatch(entry: Entry): void {
-    const session = entry.kind === "start" ? undefined : registry.get(entry.session_id);
-    switch (entry.kind) {
-      case "start":
-        start(entry);
-        break;
-      case "timer":
-        if (session === undefined) break;
-        registry.enter(session, () => {
-          try {
-            fireTimer(session, entry.timer_id);
-          } catch (error) {
-            end(registry, session, { ok: false, error: toSandboxError(error) });
-          }
-        });
-        break;
-      case "settle":
-        if (session === undefined) break;
-        registry.enter(session, () => registry.settle(session, entry.call_id, entry.answer));
-        break;
-      case "stop":
-        if (session !== undefined) {
-          session.ended = true;
-          session.timers.clear();
-          session.pending.clear();
-          registry.delete(session.id);
-        }
-        // Also sends what an entry cut short by a limit had buffered.
-        registry.flush();
-        break;
+    // Nothing thrown in here may reach isolated-vm: it would read the thrown value's
+    // properties outside any time limit. `run` catches user errors; this is the last net.
+    try {
+      if (entry.kind === "start") return start(entry);
+      if (entry.kind === "quiesce") return registry.leave();
+      const session = registry.get(entry.session_id);
+      if (session === undefined) return registry.flush();
+      switch (entry.kind) {
+        case "timer":
+          return run(session, () => fireTimer(session, entry.timer_id));
+        case "settle":
+          return run(session, () => registry.settle(session, entry.call_id, entry.answer));
+        case "stop":
+          forget(session);
+          registry.leave();
+          // Also sends what an entry cut short by a limit had buffered.
+          return registry.flush();
+      }
+    } catch {
+      registry.leave();
     }
   };
+}
+
+/**
+ * `process.env` and what `getenv` reads: the project's vars, in an object with no prototype
+ * (so `process.env.toString` is nothing, and a var named `__proto__` is a var).
+ */
+function environment(vars: Record<string, string>): Readonly<Record<string, string>> {
+  const env = Object.create(null) as Record<string, string>;
+  for (const [name, value] of Object.entries(vars)) {
+    Object.defineProperty(env, name, { value, enumerable: true });
+  }
+  return Object.freeze(env);
 }
 
 function installGlobals(

@@ -130,11 +130,13 @@ function checkValue(name: string, value: unknown): string {
   return value.trim();
 }
 
+/** What a wrong value is, without its content (which may be a secret). */
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
-  if (typeof value === "string")
-    return jsonStringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
-  return `${typeof value} ${String(value)}`;
+  if (typeof value === "string") return "a string";
+  if (typeof value === "number" || typeof value === "boolean")
+    return `${typeof value} ${String(value)}`;
+  return `a ${typeof value}`;
 }

@@ -33,6 +33,12 @@ export interface Session {
   /** A `more: false` outcome was recorded; later ones are still recorded (the host ignores them). */
   finalOutcomeRecorded: boolean;
   ended: boolean;
+  /** Timer ids count per session, so that no session can learn another's from them. */
+  nextTimerId: number;
+  /** What is left of the session's print budget, in characters. */
+  printBudget: number;
+  /** Calls across the line made so far. */
+  calls: number;
 }
 
 export interface TimerEntry {
@@ -46,6 +52,22 @@ import { SessionRandom } from "./web/random";
 import { DOMException } from "./web/dom-exception";
 
 type Emit = (batch: RecordBatch) => void;
+
+export interface RegistryLimits {
+  /** Records buffered before they are sent early. */
+  maxBuffered: number;
+  /** Characters a session may print in all. */
+  maxPrintChars: number;
+  /** Calls across the line a session may make. */
+  maxCalls: number;
+}
+
+/** A session went past one of its limits. */
+export class LimitError extends Error {
+  override get name(): string {
+    return "LimitError";
+  }
+}
 
 /** The host's synchronous callback: records made so far, then the call. */
 export type HostCall = (
@@ -65,7 +87,7 @@ export class SessionRegistry {
   readonly #sessions = new Map<string, Session>();
   readonly #emit: Emit;
   readonly #hostCall: HostCall;
-  readonly #maxBuffered: number;
+  readonly #limits: RegistryLimits;
   #current: Session | null = null;
   #buffer: SandboxRecord[] = [];
   #seq = 0;
@@ -73,10 +95,10 @@ export class SessionRegistry {
   #inEntry = false;
   #nextCallId = 1;
 
-  constructor(emit: Emit, hostCall: HostCall, maxBuffered: number) {
+  constructor(emit: Emit, hostCall: HostCall, limits: RegistryLimits) {
     this.#emit = emit;
     this.#hostCall = hostCall;
-    this.#maxBuffered = maxBuffered;
+    this.#limits = limits;
   }
 
   create(id: string, entropy: Uint8Array): Session {
@@ -87,6 +109,9 @@ export class SessionRegistry {
       pending: new Map(),
       finalOutcomeRecorded: false,
       ended: false,
+      nextTimerId: 1,
+      printBudget: this.#limits.maxPrintChars,
+      calls: 0,
     };
     this.#sessions.set(id, session);
     return session;
@@ -130,6 +155,11 @@ export class SessionRegistry {
     }
   }
 
+  /** No session is running: what runs now (leftovers of a stopped entry) can call nothing. */
+  leave(): void {
+    this.#current = null;
+  }
+
   /** Record one binding call of the current session. */
   recordCall<B extends BindingName>(
     session: Session,
@@ -137,7 +167,18 @@ export class SessionRegistry {
     args: Bindings[B]["args"],
     result: Bindings[B]["result"],
   ): void {
+    this.#count(session);
     this.push({ type: "call", session_id: session.id, binding, args, result } as SandboxRecord);
+  }
+
+  /** Count a call against the session's limit; past it, the call throws a `LimitError`. */
+  #count(session: Session): void {
+    session.calls += 1;
+    if (session.calls > this.#limits.maxCalls) {
+      throw new LimitError(
+        `call limit: the session made more than ${this.#limits.maxCalls} calls across the sandbox boundary`,
+      );
+    }
   }
 
   /** Ask the host now; what was recorded before goes along first, so the log stays in order. */
@@ -146,6 +187,7 @@ export class SessionRegistry {
     binding: B,
     args: HostBindings[B]["args"],
   ): HostBindings[B]["result"] {
+    this.#count(session);
     const answer = this.#hostCall(this.#takeBatch(), session.id, binding, args);
     if (!answer.ok) throw toError(answer.name, answer.message);
     return answer.value as HostBindings[B]["result"];
@@ -157,6 +199,7 @@ export class SessionRegistry {
     binding: B,
     args: AsyncBindings[B]["args"],
   ): Promise<AsyncBindings[B]["result"]> {
+    this.#count(session);
     const callId = this.#nextCallId++;
     const promise = new Promise<AsyncBindings[B]["result"]>((resolve, reject) => {
       session.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject });
@@ -184,7 +227,7 @@ export class SessionRegistry {
 
   push(record: SandboxRecord): void {
     this.#buffer.push(record);
-    if (this.#buffer.length >= this.#maxBuffered) {
+    if (this.#buffer.length >= this.#limits.maxBuffered) {
       this.flush();
     } else if (!this.#inEntry) {
       this.#scheduleFlush();

@@ -15,8 +15,6 @@ export interface Timers {
 }
 
 export function createTimers(registry: SessionRegistry, maxPerSession: number): Timers {
-  let nextId = 1;
-
   function set(what: string, repeat: boolean, callback: unknown, delay: unknown, args: unknown[]) {
     const session = registry.current(what);
     if (typeof callback !== "function") {
@@ -26,7 +24,7 @@ export function createTimers(registry: SessionRegistry, maxPerSession: number): 
       throw new RangeError(`${what}: a session may have at most ${maxPerSession} pending timers`);
     }
     const delayMs = clampDelay(delay);
-    const id = nextId++;
+    const id = session.nextTimerId++;
     session.timers.set(id, {
       callback: callback as (...a: unknown[]) => void,
       args,

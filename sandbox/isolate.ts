@@ -19,9 +19,10 @@ export type EntryResult =
  * - `cpu_limit`: the entry ran past its budget and was stopped; the isolate lives on.
  * - `memory_limit`: the isolate ran out of memory and is gone, with all its sessions.
  * - `dead`: the isolate was already gone when the entry's turn came.
+ * - `dropped`: its session ended before the entry's turn came; it never ran.
  * - `internal`: the runtime itself threw; a bug in isohook, not in user code.
  */
-export type EntryFailure = "cpu_limit" | "memory_limit" | "dead" | "internal";
+export type EntryFailure = "cpu_limit" | "memory_limit" | "dead" | "dropped" | "internal";
 
 export interface IsolateEvents {
   /** Records, in the order the sandbox made them. */
@@ -42,6 +43,12 @@ interface QueuedEntry {
   timeoutMs: number;
   done: (result: EntryResult) => void;
 }
+
+/** A stopped entry's leftover microtasks get this long to run out, a few times over. */
+const QUIESCE_TIMEOUT_MS = 50;
+const QUIESCE_ATTEMPTS = 3;
+/** An entry still running this long after its deadline means the deadline failed. */
+const WATCHDOG_GRACE_MS = 2_000;
 
 export interface IsolateOptions {
   memoryLimitMb: number;
@@ -131,16 +138,35 @@ export class SandboxIsolate {
     return this.#queue.length + (this.#running ? 1 : 0);
   }
 
-  /** Queue an entry; it may run for at most `timeoutMs` before it is stopped. */
-  run(entry: Entry, timeoutMs: number): Promise<EntryResult> {
+  /**
+   * Queue an entry; it may run for at most `timeoutMs` before it is stopped. `first` puts it
+   * ahead of the others (a stop must not wait behind the session's own timers).
+   */
+  run(entry: Entry, timeoutMs: number, first = false): Promise<EntryResult> {
     return new Promise((done) => {
       if (this.#dead) {
         done({ ok: false, cpuMs: 0, failure: "dead", message: "the isolate is gone" });
         return;
       }
-      this.#queue.push({ entry, timeoutMs, done });
+      const queued = { entry, timeoutMs, done };
+      if (first) this.#queue.unshift(queued);
+      else this.#queue.push(queued);
       this.#pump();
     });
+  }
+
+  /** Forget the session's entries still waiting: it has ended, and may run nothing more. */
+  drop(sessionId: string): void {
+    const kept: QueuedEntry[] = [];
+    for (const queued of this.#queue) {
+      const entry = queued.entry;
+      if (entry.kind !== "quiesce" && entry.kind !== "stop" && entry.session_id === sessionId) {
+        queued.done({ ok: false, cpuMs: 0, failure: "dropped", message: "the session ended" });
+      } else {
+        kept.push(queued);
+      }
+    }
+    this.#queue.splice(0, this.#queue.length, ...kept);
   }
 
   async heapUsedBytes(): Promise<number> {
@@ -177,8 +203,14 @@ export class SandboxIsolate {
     const cpuBefore = this.#isolate.cpuTime;
     const cpuSince = () =>
       this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
+    const culprit = entry.kind === "quiesce" ? null : entry.session_id;
+    // isolated-vm stops an entry at its timeout; should that ever fail, the isolate goes.
+    const watchdog = setTimeout(
+      () => this.dispose("an entry ran past its deadline and could not be stopped", culprit),
+      timeoutMs + WATCHDOG_GRACE_MS,
+    );
     try {
-      await this.#dispatch.apply(undefined, [entry], {
+      await this.#dispatch.apply(undefined, [ownBuffers(entry)], {
         arguments: { copy: true },
         timeout: Math.max(1, Math.ceil(timeoutMs)),
       });
@@ -187,14 +219,38 @@ export class SandboxIsolate {
       const message = error instanceof Error ? error.message : String(error);
       const cpuMs = cpuSince();
       if (/timed out/i.test(message)) {
+        await this.#quiesce(culprit);
         return { ok: false, cpuMs, failure: "cpu_limit", message };
       }
       if (/memory limit/i.test(message) || this.#isolate.isDisposed) {
-        this.dispose("the isolate ran out of memory", entry.session_id);
+        this.dispose("the isolate ran out of memory", culprit);
         return { ok: false, cpuMs, failure: "memory_limit", message };
       }
       return { ok: false, cpuMs, failure: "internal", message };
+    } finally {
+      clearTimeout(watchdog);
     }
+  }
+
+  /**
+   * An entry stopped at its deadline leaves its microtasks in V8's queue, and they would run in
+   * the next entry, in the next session's name. Run them now, in no session's name (so they can
+   * call nothing), before anything else; if they will not run out, the isolate goes.
+   */
+  async #quiesce(culprit: string | null): Promise<void> {
+    for (let attempt = 0; attempt < QUIESCE_ATTEMPTS; attempt++) {
+      if (this.#dead) return;
+      try {
+        await this.#dispatch.apply(undefined, [{ kind: "quiesce" }], {
+          arguments: { copy: true },
+          timeout: QUIESCE_TIMEOUT_MS,
+        });
+        return;
+      } catch {
+        // Still running: try again, then give up on the isolate.
+      }
+    }
+    this.dispose("a stopped session left code that would not stop running", culprit);
   }
 
   #receive(batch: RecordBatch): void {
@@ -210,4 +266,29 @@ export class SandboxIsolate {
     this.#expectedSeq++;
     this.#events.onBatch(this, batch);
   }
+}
+
+/**
+ * `value` with every byte array given a buffer of its own. Copying a view into an isolate
+ * copies its whole buffer, and the buffers the host holds are often shared: Node's pool for
+ * small Buffers, or the IPC message a batch arrived in. A view into one would carry other
+ * requests' bytes into the sandbox.
+ */
+export function ownBuffers<T>(value: T): T {
+  if (ArrayBuffer.isView(value)) {
+    const view = value as ArrayBufferView;
+    const whole = view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;
+    return (
+      whole && view instanceof Uint8Array
+        ? view
+        : new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice()
+    ) as T;
+  }
+  if (Array.isArray(value)) return value.map(ownBuffers) as T;
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = ownBuffers(item);
+    return out as T;
+  }
+  return value;
 }

@@ -219,7 +219,12 @@ export type Entry =
     }
   | { kind: "timer"; session_id: string; timer_id: number }
   | { kind: "settle"; session_id: string; call_id: number; answer: HostAnswer }
-  | { kind: "stop"; session_id: string };
+  | { kind: "stop"; session_id: string }
+  /**
+   * Run what an entry stopped at a limit left in V8's microtask queue, in no session's name
+   * (so it can call nothing), before any other session's entry runs.
+   */
+  | { kind: "quiesce" };
 
 /** Fixed for the life of an isolate: one isolate serves one deployment. */
 export interface SandboxConfig {
@@ -230,6 +235,10 @@ export interface SandboxConfig {
   vars: Record<string, string>;
   /** Pending timers one session may hold. */
   max_timers_per_session: number;
+  /** Text a session may print in all; what goes beyond is dropped, once noted. */
+  max_print_bytes_per_session: number;
+  /** Calls across the line a session may make; beyond them it ends with a limit error. */
+  max_calls_per_session: number;
   /** Records buffered before they are sent early, bounding the sandbox's own buffer. */
   max_buffered_records: number;
 }

@@ -192,25 +192,31 @@ export class SandboxSession {
     this.#observer.onCall(record);
   }
 
-  #run(entry: Entry): void {
+  /** Run an entry of this session in its isolate; resolves once it ran (or never will). */
+  #run(entry: Entry): Promise<void> {
     const isolate = this.#isolate;
-    if (isolate === null || this.#ending) return;
+    if (isolate === null || this.#ending) return Promise.resolve();
     const budgetMs = this.#limits.cpuMs - this.#cpuUsedMs;
-    void isolate.run(entry, budgetMs).then((result) => this.#charge(result));
+    return isolate.run(entry, budgetMs).then((result) => this.#charge(result));
   }
 
   #charge(result: EntryResult): void {
     this.#cpuUsedMs += result.cpuMs;
+    if (this.#ended || (!result.ok && result.failure === "dropped")) return;
+    // Past its CPU budget, a session ends at the limit even if it had reported its end: it
+    // went on running after it (a promise chain that never stops, say).
+    if (!result.ok && result.failure === "cpu_limit") {
+      this.#reportedEnd = null;
+      this.#ending = false;
+      return this.#fail({
+        kind: "limit",
+        reason: "cpu time limit",
+        detail: `the session used more than ${this.#limits.cpuMs} ms of CPU time`,
+      });
+    }
     if (this.#reportedEnd !== null) return this.#finish(this.#reportedEnd);
     if (result.ok || this.#ending) return;
     switch (result.failure) {
-      case "cpu_limit":
-        this.#fail({
-          kind: "limit",
-          reason: "cpu time limit",
-          detail: `the session used more than ${this.#limits.cpuMs} ms of CPU time`,
-        });
-        break;
       case "memory_limit":
       case "dead":
         this.#fail({ kind: "sandbox", reason: result.message });
@@ -221,21 +227,23 @@ export class SandboxSession {
     }
   }
 
+  /**
+   * An interval is armed again only once its last firing has run, so a session's timers never
+   * pile up entries in the isolate's queue, however short their delay.
+   */
   #armTimer(timerId: number, delayMs: number, repeat: boolean): void {
     if (this.#ending) return;
+    const delay = repeat ? Math.max(delayMs, MIN_INTERVAL_MS) : delayMs;
     const fire = () => {
-      if (this.#ending) return;
-      if (repeat) {
-        this.#timers.set(timerId, setTimeout(fire, Math.max(delayMs, MIN_INTERVAL_MS)));
-      } else {
-        this.#timers.delete(timerId);
-      }
-      this.#run({ kind: "timer", session_id: this.id, timer_id: timerId });
+      if (this.#ending || !this.#timers.has(timerId)) return;
+      if (!repeat) this.#timers.delete(timerId);
+      void this.#run({ kind: "timer", session_id: this.id, timer_id: timerId }).then(() => {
+        if (repeat && this.#timers.has(timerId) && !this.#ending) {
+          this.#timers.set(timerId, setTimeout(fire, delay));
+        }
+      });
     };
-    this.#timers.set(
-      timerId,
-      setTimeout(fire, repeat ? Math.max(delayMs, MIN_INTERVAL_MS) : delayMs),
-    );
+    this.#timers.set(timerId, setTimeout(fire, delay));
   }
 
   #disarmTimer(timerId: number): void {
@@ -256,8 +264,10 @@ export class SandboxSession {
       this.#finish({ ok: false, failure, cpuMs: 0 });
       return;
     }
+    // Its waiting entries never run; the stop goes ahead of everything else.
+    isolate.drop(this.id);
     void isolate
-      .run({ kind: "stop", session_id: this.id }, STOP_ENTRY_TIMEOUT_MS)
+      .run({ kind: "stop", session_id: this.id }, STOP_ENTRY_TIMEOUT_MS, true)
       .then(() => this.#finish(this.#reportedEnd ?? { ok: false, failure, cpuMs: 0 }));
   }
 

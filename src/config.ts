@@ -26,6 +26,8 @@ export interface Settings {
   logLevel: string;
   /** Let `fetch` reach private and loopback addresses: for local development only. */
   fetchAllowPrivate: boolean;
+  /** Processes the isolates run in; a crash of one costs only its sessions. */
+  sandboxProcesses: number;
   limits: Limits;
 }
 
@@ -79,6 +81,9 @@ export function loadSettings(
     fetchAllowPrivate:
       overrides.fetchAllowPrivate ??
       flag("ISOHOOK_FETCH_ALLOW_PRIVATE", env.ISOHOOK_FETCH_ALLOW_PRIVATE),
+    sandboxProcesses:
+      overrides.sandboxProcesses ??
+      integer("ISOHOOK_SANDBOX_PROCESSES", env.ISOHOOK_SANDBOX_PROCESSES, 2, 1, 64),
     limits,
   };
 }

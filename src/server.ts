@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { createApp } from "./app";
 import type { Settings } from "./config";
+import { Bundler } from "./deploy/bundler";
 import { Deployer, type DeployResult } from "./deploy/deployer";
 import { LiveDeployments, type PoolSettings } from "./deploy/live-deployments";
 import { readProjectFolder } from "./deploy/project-folder";
@@ -17,6 +18,7 @@ import { ProjectsStore } from "./store/projects-store";
 import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
+import { SandboxProcesses } from "./worker/remote-sandbox";
 import { createFetchAgent } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
@@ -33,6 +35,10 @@ export interface RunningServer {
   /** Results of deploying the folders passed as `deployDirs`, in order. */
   deployed: { dir: string; result?: DeployResult; error?: unknown }[];
   deployer: Deployer;
+  /** Pids of the sandbox processes, as they are now (they are replaced when they die). */
+  sandboxPids(): number[];
+  /** The pid of the sandbox process running a project's active deployment. */
+  sandboxPidOf(project: string): number | undefined;
   close(): Promise<void>;
 }
 
@@ -75,7 +81,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const webhookUrl = (slug: string) => `${publicUrl}/webhooks/${slug}`;
 
   const cores = os.availableParallelism();
+  const processes = new SandboxProcesses({
+    count: settings.sandboxProcesses,
+    logger,
+    logLevel: settings.logLevel,
+  });
   const live = new LiveDeployments({
+    processes,
     limits: settings.limits,
     pool: {
       minIsolates: Math.min(2, cores),
@@ -83,7 +95,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxSessionsPerIsolate: 500,
       ...options.pool,
     },
-    logger,
     webhookUrl,
   });
   await restoreDeployments(projects, live, logger);
@@ -97,7 +108,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: settings.limits,
     logger,
   });
-  const deployer = new Deployer({ projects, live, logger, webhookUrl });
+  const bundler = new Bundler();
+  const deployer = new Deployer({ projects, live, bundler, logger, webhookUrl });
   const app = createApp({
     api: {
       token,
@@ -140,11 +152,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     dataDir: settings.dataDir,
     deployed,
     deployer,
+    sandboxPids: () => processes.pids,
+    sandboxPidOf: (project) => live.deployment(project)?.sandbox.pid,
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
-        live.closeAll("the server shut down while the session was running");
+        await processes.close("the server shut down while the session was running");
+        bundler.close();
         void fetchAgent.close();
         await stopped;
         // Let the sessions' last records reach the queue before the final commit.

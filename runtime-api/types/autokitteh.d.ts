@@ -244,14 +244,32 @@ interface SubtleCrypto {
     usages: ("sign" | "verify" | "encrypt" | "decrypt" | "deriveBits" | "deriveKey")[],
   ): Promise<CryptoKey>;
   sign(algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer>;
-  verify(algorithm: AlgorithmIdentifier, key: CryptoKey, signature: BufferSource, data: BufferSource): Promise<boolean>;
+  verify(
+    algorithm: AlgorithmIdentifier,
+    key: CryptoKey,
+    signature: BufferSource,
+    data: BufferSource,
+  ): Promise<boolean>;
   /** Compares two buffers of the same length in constant time; throws if the lengths differ. */
   timingSafeEqual(a: BufferSource, b: BufferSource): boolean;
 }
 
 declare var crypto: {
   readonly subtle: SubtleCrypto;
-  getRandomValues<T extends Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array>(array: T): T;
+  getRandomValues<
+    T extends
+      | Int8Array
+      | Uint8Array
+      | Uint8ClampedArray
+      | Int16Array
+      | Uint16Array
+      | Int32Array
+      | Uint32Array
+      | BigInt64Array
+      | BigUint64Array,
+  >(
+    array: T,
+  ): T;
   randomUUID(): string;
 };
 

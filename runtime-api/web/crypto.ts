@@ -185,16 +185,28 @@ function toAlgorithm(algorithm: unknown): AlgorithmSpec {
   return plainCopy(algorithm) as Record<string, unknown>;
 }
 
-function plainCopy(value: unknown): unknown {
+/** A copy made only of what can cross to the host: plain data and bytes. */
+function plainCopy(value: unknown, depth = 0): unknown {
+  if (depth > 8) throw new TypeError("crypto.subtle: a parameter is nested too deeply");
   if (value instanceof ArrayBuffer || ArrayBuffer.isView(value))
     return bytesOf(value, "a parameter");
-  if (Array.isArray(value)) return value.map(plainCopy);
+  if (Array.isArray(value)) return value.map((item) => plainCopy(item, depth + 1));
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
-    for (const [key, entry] of Object.entries(value)) out[key] = plainCopy(entry);
+    for (const [key, entry] of Object.entries(value)) out[key] = plainCopy(entry, depth + 1);
     return out;
   }
-  return value;
+  const type = typeof value;
+  if (
+    value === null ||
+    value === undefined ||
+    type === "string" ||
+    type === "number" ||
+    type === "boolean"
+  ) {
+    return value;
+  }
+  throw new TypeError(`crypto.subtle: a parameter cannot be a ${type}`);
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {

@@ -1,10 +1,12 @@
 /**
  * Readable CLI output: lists as aligned tables, a session log as one line per entry with its
- * time and kind.
+ * time and kind. Everything shown comes through `visible`: a webhook's caller controls much of
+ * what a log holds, and must not be able to drive the reader's terminal or forge lines.
  */
 
-export function table(headers: string[], rows: string[][]): string {
-  if (rows.length === 0) return "(none)";
+export function table(headers: string[], cells: string[][]): string {
+  if (cells.length === 0) return "(none)";
+  const rows = cells.map((row) => row.map(visible));
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
     cells
@@ -22,41 +24,49 @@ export interface LogEntry {
 }
 
 export function logLine(entry: LogEntry): string {
-  return `${entry.time}  ${entry.kind.padEnd(7)}  ${describe(entry)}`;
+  return `${visible(entry.time)}  ${visible(entry.kind).padEnd(7)}  ${describe(entry)}`;
+}
+
+/** Control characters (escape sequences, line breaks, ...) shown as `\xHH`, not obeyed. */
+export function visible(text: string): string {
+  return text.replace(
+    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
+    /[\x00-\x1f\x7f-\x9f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
 }
 
 function describe({ kind, data }: LogEntry): string {
+  const v = (value: unknown) => visible(String(value));
   switch (kind) {
     case "state":
-      return data.reason ? `${data.state}: ${data.reason}` : String(data.state);
+      return data.reason ? `${v(data.state)}: ${v(data.reason)}` : v(data.state);
     case "print":
-      return data.level === "log" ? String(data.text) : `[${data.level}] ${data.text}`;
+      return data.level === "log" ? v(data.text) : `[${v(data.level)}] ${v(data.text)}`;
     case "outcome": {
       const body =
         data.body_encoding === "base64"
           ? `<${String(data.body).length} base64 chars>`
-          : clip(String(data.body));
-      return `${data.status_code} ${data.disposition}${data.more ? " (more)" : ""} ${body}`.trimEnd();
+          : clip(v(data.body));
+      return `${v(data.status_code)} ${v(data.disposition)}${data.more ? " (more)" : ""} ${body}`.trimEnd();
     }
     case "call": {
       const args = (data.args as unknown[]).map((a) => JSON.stringify(a)).join(", ");
-      return `${data.binding}(${clip(args)}) → ${clip(JSON.stringify(data.result))}`;
+      const result =
+        "error" in data
+          ? `threw ${JSON.stringify(data.error)}`
+          : `→ ${JSON.stringify(data.result)}`;
+      return `${v(data.binding)}(${clip(v(args))}) ${clip(v(result))}`;
     }
     case "error": {
-      const stack =
-        typeof data.stack === "string"
-          ? data.stack
-              .split("\n")
-              .slice(1)
-              .map((l) => "\n    " + l.trim())
-              .join("")
-          : "";
-      return `${data.name}: ${data.message}${stack}`;
+      // The stack's own line breaks are kept (the log is ours); anything inside a line is not.
+      const frames = typeof data.stack === "string" ? data.stack.split("\n").slice(1) : [];
+      return `${v(data.name)}: ${v(data.message)}${frames.map((line) => "\n    " + v(line.trim())).join("")}`;
     }
     case "note":
-      return String(data.message);
+      return v(data.message);
     default:
-      return JSON.stringify(data);
+      return v(JSON.stringify(data));
   }
 }
 

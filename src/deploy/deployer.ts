@@ -8,7 +8,8 @@ import type { Logger } from "pino";
 import { DeployError, type ProblemDetail } from "../errors";
 import { newId, newSlug } from "../ids";
 import type { ProjectsStore, TriggerSlug } from "../store/projects-store";
-import { bundleProject, type BundleProblem, type ProjectFiles } from "./bundle";
+import type { BundleProblem, ProjectFiles } from "./bundle";
+import type { Bundler } from "./bundler";
 import { handlerRefs, type LiveDeployments } from "./live-deployments";
 import { compileFilter } from "../subscriptions/filter";
 import { MANIFEST_FILE, parseManifest, type CallPositions, type Manifest } from "./manifest";
@@ -25,6 +26,7 @@ export interface DeployResult {
 export class Deployer {
   readonly #projects: ProjectsStore;
   readonly #live: LiveDeployments;
+  readonly #bundler: Bundler;
   readonly #logger: Logger;
   readonly #webhookUrl: (slug: string) => string;
   /** Deploys of one project run one after another. */
@@ -33,11 +35,13 @@ export class Deployer {
   constructor(options: {
     projects: ProjectsStore;
     live: LiveDeployments;
+    bundler: Bundler;
     logger: Logger;
     webhookUrl: (slug: string) => string;
   }) {
     this.#projects = options.projects;
     this.#live = options.live;
+    this.#bundler = options.bundler;
     this.#logger = options.logger;
     this.#webhookUrl = options.webhookUrl;
   }
@@ -100,7 +104,7 @@ export class Deployer {
     }
 
     const refs = handlerRefs(manifest);
-    const bundled = await bundleProject(files, refs);
+    const bundled = await this.#bundler.bundle(files, refs);
     if (!bundled.ok) {
       const positions = parseManifest(files.get(MANIFEST_FILE)!.toString("utf8")).positions;
       throw new DeployError(

@@ -5,9 +5,8 @@
  * Activating a new deployment swaps the table at once; the old deployment's sandbox takes no
  * new sessions but lets the running ones finish on the code they started with.
  */
-import type { Logger } from "pino";
-import { DeploymentSandbox } from "../../sandbox";
 import type { Limits } from "../config";
+import type { RemoteDeployment, SandboxProcesses } from "../worker/remote-sandbox";
 import { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
@@ -17,7 +16,7 @@ export interface LiveDeployment {
   id: string;
   project: string;
   manifest: Manifest;
-  sandbox: DeploymentSandbox;
+  sandbox: RemoteDeployment;
   redactor: Redactor;
   /** Export key in the bundle of each trigger with a `call`. */
   handlerKeys: Map<string, string>;
@@ -37,6 +36,13 @@ export interface DeploymentCode {
   bundle: string;
   sourceMap: string;
 }
+
+/** Pending timers one session may hold at once. */
+const MAX_TIMERS_PER_SESSION = 1_000;
+/** Characters one session may print, in all; later prints are dropped. */
+const MAX_PRINT_CHARS_PER_SESSION = 1024 * 1024;
+/** Calls across the sandbox line one session may make; beyond them it ends (a limit). */
+const MAX_CALLS_PER_SESSION = 20_000;
 
 /** Pool sizing; the README explains why a deployment has more than one isolate. */
 export interface PoolSettings {
@@ -60,22 +66,20 @@ export function handlerRefs(manifest: Manifest): HandlerRef[] {
 export class LiveDeployments {
   readonly #bySlug = new Map<string, LiveTrigger>();
   readonly #byProject = new Map<string, LiveDeployment>();
-  /** Old deployments still finishing their sessions. */
-  readonly #retiring = new Set<DeploymentSandbox>();
+  readonly #processes: SandboxProcesses;
   readonly #limits: Limits;
   readonly #pool: PoolSettings;
-  readonly #logger: Logger;
   readonly #webhookUrl: (slug: string) => string;
 
   constructor(options: {
+    processes: SandboxProcesses;
     limits: Limits;
     pool: PoolSettings;
-    logger: Logger;
     webhookUrl: (slug: string) => string;
   }) {
+    this.#processes = options.processes;
     this.#limits = options.limits;
     this.#pool = options.pool;
-    this.#logger = options.logger;
     this.#webhookUrl = options.webhookUrl;
   }
 
@@ -96,7 +100,7 @@ export class LiveDeployments {
       vars[`${t.name}__webhook_url`] = this.#webhookUrl(slugs.get(t.name)!);
     for (const v of manifest.project.vars) vars[v.name] = v.value;
 
-    const sandbox = await DeploymentSandbox.create({
+    const sandbox = await this.#processes.deploy({
       deploymentId: code.id,
       bundleCode: code.bundle,
       sourceMap: code.sourceMap,
@@ -104,16 +108,18 @@ export class LiveDeployments {
         project: manifest.project.name,
         handlers: refs.map((r) => r.key),
         vars,
-        max_timers_per_session: 10_000,
+        max_timers_per_session: MAX_TIMERS_PER_SESSION,
         max_buffered_records: 256,
+        max_print_bytes_per_session: MAX_PRINT_CHARS_PER_SESSION,
+        max_calls_per_session: MAX_CALLS_PER_SESSION,
       },
+      triggers: manifest.project.triggers.map((t) => t.name),
       limits: {
         cpuMs: this.#limits.sessionCpuMs,
         wallMs: this.#limits.sessionTimeoutMs,
         memoryLimitMb: this.#limits.isolateMemoryMb,
         ...this.#pool,
       },
-      logger: this.#logger,
     });
     return {
       id: code.id,
@@ -138,19 +144,7 @@ export class LiveDeployments {
       const filter = trigger.filter === null ? null : compileFilter(trigger.filter);
       this.#bySlug.set(slug, { slug, trigger, filter, deployment: live });
     }
-    if (previous !== undefined) {
-      const old = previous.sandbox;
-      this.#retiring.add(old);
-      void old.drain().then(() => this.#retiring.delete(old));
-    }
-  }
-
-  /** Stop every session and free every isolate (server shutdown). */
-  closeAll(reason: string): void {
-    for (const live of this.#byProject.values()) live.sandbox.close(reason);
-    for (const old of this.#retiring) old.close(reason);
-    this.#retiring.clear();
-    this.#byProject.clear();
-    this.#bySlug.clear();
+    // The old deployment finishes its running sessions, then frees its isolates.
+    if (previous !== undefined) void previous.sandbox.drain();
   }
 }

@@ -17,6 +17,11 @@ import type { ProblemDetail } from "../errors";
 
 export const MANIFEST_FILE = "autokitteh.yaml";
 
+/** Bounds on what parsing a manifest may cost. */
+const MAX_MANIFEST_CHARS = 256 * 1024;
+const MAX_ALIAS_COUNT = 100;
+const MAX_PROBLEMS = 20;
+
 export interface Manifest {
   version: "v1" | "v2";
   project: {
@@ -102,6 +107,14 @@ export interface CallPositions {
 }
 
 export function parseManifest(text: string): ManifestResult & { positions: CallPositions } {
+  if (text.length > MAX_MANIFEST_CHARS) {
+    const message = `${MANIFEST_FILE} is larger than ${MAX_MANIFEST_CHARS} characters`;
+    return {
+      ok: false,
+      problems: [{ file: MANIFEST_FILE, line: null, column: null, message }],
+      positions: { get: () => null },
+    };
+  }
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const positions = callPositions(doc, lines);
@@ -117,9 +130,21 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
       ...at(e.pos[0]),
       message: e.message,
     }));
-    return { ok: false, problems, positions };
+    return { ok: false, problems: firstDistinct(problems), positions };
   }
-  const parsed = manifestSchema.safeParse(doc.toJS());
+  let plain: unknown;
+  try {
+    plain = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    // Alias bombs ("billion laughs") and nesting too deep end here.
+    const message = `${MANIFEST_FILE} cannot be read: ${(error as Error).message}`;
+    return {
+      ok: false,
+      problems: [{ file: MANIFEST_FILE, line: null, column: null, message }],
+      positions,
+    };
+  }
+  const parsed = manifestSchema.safeParse(plain);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const where = issuePath(issue);
@@ -190,11 +215,18 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
 }
 
 /** "500ms", "10s", "1m", "2h": milliseconds, or `null` when it is not a positive duration. */
+/** "500ms", "10s", "1m", "2h": whole milliseconds, at least 1, or `null` when it is not that. */
 export function parseDuration(text: string): number | null {
   const value = ms(text as ms.StringValue);
-  return typeof value === "number" && Number.isFinite(value) && value > 0
-    ? Math.round(value)
-    : null;
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  const rounded = Math.round(value);
+  return rounded >= 1 ? rounded : null;
+}
+
+/** The first few problems, each once: a broken file can produce the same one many times. */
+function firstDistinct(problems: ProblemDetail[]): ProblemDetail[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => !seen.has(p.message) && seen.add(p.message)).slice(0, MAX_PROBLEMS);
 }
 
 function splitCall(call: string): [string, string] {

@@ -5,8 +5,7 @@
  */
 import Busboy from "busboy";
 import path from "node:path/posix";
-import { Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { gunzipSync } from "node:zlib";
 import { Parser, type ReadEntry } from "tar";
 import { BadRequestError, PayloadTooLargeError } from "../errors";
 import { MANIFEST_FILE } from "./manifest";
@@ -42,8 +41,8 @@ export async function readUpload(
 }
 
 async function readTarball(body: Buffer, maxBytes: number): Promise<Map<string, Buffer>> {
+  const tar = gunzipWithin(body, maxBytes);
   const files = new Map<string, Buffer>();
-  let total = 0;
   let failure: Error | null = null;
   const fail = (error: Error) => (failure ??= error);
 
@@ -67,38 +66,40 @@ async function readTarball(body: Buffer, maxBytes: number): Promise<Map<string, 
         return entry.resume();
       }
       const chunks: Buffer[] = [];
-      entry.on("data", (chunk: Buffer) => {
-        total += chunk.length;
-        if (total > maxBytes) fail(new PayloadTooLargeError("the unpacked project", maxBytes));
-        else chunks.push(chunk);
-      });
+      entry.on("data", (chunk: Buffer) => chunks.push(chunk));
       entry.on("end", () => addFile(files, name, Buffer.concat(chunks), fail));
     },
   });
-
-  const gzipped = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
-  await new Promise<void>((resolve) => {
-    const source = Readable.from([body]);
-    const onError = (error: Error) => {
-      fail(
-        error instanceof BadRequestError || error instanceof PayloadTooLargeError
-          ? error
-          : new BadRequestError(`the archive cannot be read: ${error.message}`),
-      );
+  const finished = new Promise<void>((resolve) => {
+    parser.on("error", (error: Error) => {
+      fail(new BadRequestError(`the archive cannot be read: ${error.message}`));
       resolve();
-    };
-    parser.on("error", onError);
+    });
     parser.on("end", () => resolve());
-    if (gzipped) {
-      const gunzip = createGunzip();
-      gunzip.on("error", onError);
-      source.pipe(gunzip).pipe(parser);
-    } else {
-      source.pipe(parser);
-    }
+    parser.on("close", () => resolve());
   });
+  // The whole archive is in memory and within the limit: no stream can stall half-way.
+  parser.end(tar);
+  await finished;
   if (failure !== null) throw failure;
   return files;
+}
+
+/** The archive unpacked (when gzipped), refusing to inflate past `maxBytes`. */
+function gunzipWithin(body: Buffer, maxBytes: number): Buffer {
+  const gzipped = body.length >= 2 && body[0] === 0x1f && body[1] === 0x8b;
+  if (!gzipped) return body;
+  try {
+    return gunzipSync(body, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if (
+      error instanceof RangeError ||
+      (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
+    ) {
+      throw new PayloadTooLargeError("the unpacked project", maxBytes);
+    }
+    throw new BadRequestError(`the archive is not valid gzip: ${(error as Error).message}`);
+  }
 }
 
 function readMultipart(

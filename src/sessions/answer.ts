@@ -48,22 +48,17 @@ export function toAnswer(returned: ReturnedValue): HttpAnswer {
       const dropped = [
         ...new Set(headers.filter(([name]) => SERVER_HEADERS.has(name)).map(([n]) => n)),
       ];
-      if (bytes.length > 0 && !kept.some(([name]) => name === "content-type")) {
+      const hasBody = bytes.length > 0 && !NO_BODY_STATUSES.has(status_code);
+      if (hasBody && !kept.some(([name]) => name === "content-type")) {
         kept.push([
           "content-type",
           typeof body === "string" ? "text/plain; charset=utf-8" : "application/octet-stream",
         ]);
       }
-      // 1xx cannot end a request; a 1xx outcome is answered as a failure of the handler.
-      if (status_code < 200) {
-        return jsonAnswer(502, {
-          error: `the session answered with status ${status_code}, which cannot end a request`,
-        });
-      }
       return {
         status: status_code,
         headers: kept,
-        body: NO_BODY_STATUSES.has(status_code) ? Buffer.alloc(0) : bytes,
+        body: hasBody ? bytes : Buffer.alloc(0),
         dropped,
       };
     }

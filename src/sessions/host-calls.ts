@@ -13,8 +13,6 @@ import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscr
 export interface HostCallContext {
   sessionId: string;
   project: string;
-  /** The project's trigger names: what `subscribe` accepts as a source. */
-  triggers: readonly string[];
   subscriptions: SubscriptionHub;
   fetchPolicy: FetchPolicy;
   fetchAgent: Agent;
@@ -34,10 +32,10 @@ export class HostCalls {
     this.#context = context;
   }
 
-  subscribe(source: string, filter: string | null): Answered {
-    const { sessionId, project, triggers, subscriptions } = this.#context;
-    const id = subscriptions.subscribe({ id: sessionId, project, triggers }, source, filter);
-    return { value: id, logged: id };
+  /** The sandbox process accepted `subscribe(source, filter)` as `id`: start queueing. */
+  subscribed(id: string, source: string, filter: string | null): void {
+    const { sessionId, project, subscriptions } = this.#context;
+    subscriptions.add({ id: sessionId, project }, id, source, filter);
   }
 
   async answer(record: AsyncCallRecord): Promise<Answered> {

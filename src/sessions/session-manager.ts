@@ -4,7 +4,8 @@
  */
 import type { Logger } from "pino";
 import type { Agent } from "undici";
-import type { SandboxSession, WireEventData } from "../../sandbox";
+import type { WireEventData } from "../../sandbox";
+import type { RemoteSession } from "../worker/remote-sandbox";
 import type { LiveTrigger } from "../deploy/live-deployments";
 import type { Limits } from "../config";
 import { newId } from "../ids";
@@ -12,16 +13,20 @@ import type { SessionsStore } from "../store/sessions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { SessionRun } from "./session-run";
 
+/** Sessions each project may start even when the server runs its maximum. */
+const RESERVED_SESSIONS_PER_PROJECT = 10;
+
 /** How long one `fetch` (all its redirects included) may take. */
 const FETCH_TIMEOUT_MS = 30_000;
 
 interface Running {
   run: SessionRun;
-  sandbox: SandboxSession;
+  sandbox: RemoteSession;
 }
 
 export class SessionManager {
   readonly #running = new Map<string, Running>();
+  readonly #byProject = new Map<string, number>();
   readonly #store: SessionsStore;
   readonly #subscriptions: SubscriptionHub;
   readonly #fetch: { agent: Agent; allowPrivate: boolean };
@@ -46,8 +51,14 @@ export class SessionManager {
     return this.#running.size;
   }
 
-  get atCapacity(): boolean {
-    return this.#running.size >= this.#limits.maxRunning;
+  /**
+   * True when `project` may not start another session: the server runs its maximum, and the
+   * project already runs its reserve. The reserve keeps one project that floods the server
+   * (or holds sessions that never end) from shutting every other project out.
+   */
+  atCapacity(project: string): boolean {
+    if (this.#running.size < this.#limits.maxRunning) return false;
+    return (this.#byProject.get(project) ?? 0) >= RESERVED_SESSIONS_PER_PROJECT;
   }
 
   /** Start a session of `live`'s handler for an event already stored. */
@@ -66,7 +77,6 @@ export class SessionManager {
       store: this.#store,
       host: {
         project: deployment.project,
-        triggers: deployment.manifest.project.triggers.map((t) => t.name),
         subscriptions: this.#subscriptions,
         fetchAgent: this.#fetch.agent,
         fetchPolicy: {
@@ -78,7 +88,10 @@ export class SessionManager {
       },
       redactor: deployment.redactor,
       logger: this.#logger,
-      onDone: (done) => this.#running.delete(done.id),
+      onDone: (done) => {
+        this.#running.delete(done.id);
+        this.#count(deployment.project, -1);
+      },
     });
     const call = trigger.call!;
     const sandbox = deployment.sandbox.start(
@@ -97,8 +110,15 @@ export class SessionManager {
       run,
     );
     this.#running.set(id, { run, sandbox });
+    this.#count(deployment.project, +1);
     run.running();
     return run;
+  }
+
+  #count(project: string, change: number): void {
+    const count = (this.#byProject.get(project) ?? 0) + change;
+    if (count > 0) this.#byProject.set(project, count);
+    else this.#byProject.delete(project);
   }
 
   /** Stop a running session; resolves once it has ended, false when it was not running. */

@@ -4,15 +4,8 @@
  * a failure (502) or the sync timeout (504).
  */
 import type { Logger } from "pino";
-import type {
-  AsyncCallRecord,
-  CallRecord,
-  HostAnswer,
-  HostBindingName,
-  Outcome,
-  SessionEnd,
-  SessionObserver,
-} from "../../sandbox";
+import type { AsyncCallRecord, CallRecord, HostAnswer, Outcome, SessionEnd } from "../../sandbox";
+import type { SessionListener } from "../worker/remote-sandbox";
 import { forLog, HostCalls, userFacing, type Answered, type HostCallContext } from "./host-calls";
 import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
@@ -28,7 +21,11 @@ const PRINT_LOG_LEVELS = {
 } as const;
 
 /** Outcome bodies are kept in the log up to this size. */
-const MAX_LOGGED_BODY_BYTES = 64 * 1024;
+const MAX_LOGGED_BODY_CHARS = 64 * 1024;
+/** The `error` column of a session: the first line of what ended it. */
+const MAX_REASON_CHARS = 1000;
+/** Prints, error messages and stacks are kept in the log up to this size. */
+const MAX_LOGGED_TEXT_CHARS = 64 * 1024;
 
 export interface SessionRunOptions {
   id: string;
@@ -47,9 +44,16 @@ export interface SessionRunOptions {
   onDone: (run: SessionRun) => void;
 }
 
-type Disposition = "sent" | "intermediate" | "ignored" | "recorded";
+/**
+ * - `sent`: this outcome is the sync webhook's answer;
+ * - `intermediate`: `more: true`, kept in the log only;
+ * - `ignored`: a final outcome after the answer was decided (or the caller left);
+ * - `recorded`: an async session's outcome;
+ * - `refused`: a 1xx final outcome, which cannot end a request (the caller gets 502).
+ */
+type Disposition = "sent" | "intermediate" | "ignored" | "recorded" | "refused";
 
-export class SessionRun implements SessionObserver {
+export class SessionRun implements SessionListener {
   readonly id: string;
   readonly #options: SessionRunOptions;
   readonly #logger: Logger;
@@ -129,7 +133,7 @@ export class SessionRun implements SessionObserver {
     switch (record.binding) {
       case "print": {
         const [level, text] = record.args;
-        const clean = redact.text(text);
+        const clean = cut(redact.text(text), MAX_LOGGED_TEXT_CHARS);
         this.#log("print", { level, text: clean });
         this.#logger[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
         break;
@@ -149,9 +153,15 @@ export class SessionRun implements SessionObserver {
     }
   }
 
-  onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
-    const [source, filter] = args as [string, string | null];
-    return this.#runHostCall(binding, args, () => this.#calls.subscribe(source, filter));
+  onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void {
+    const redact = this.#options.redactor;
+    if (!answer.ok) {
+      this.#log("call", redact.value({ binding: "subscribe", args, error: answer.message }));
+      return;
+    }
+    const id = answer.value as string;
+    this.#calls.subscribed(id, ...args);
+    this.#log("call", redact.value({ binding: "subscribe", args, result: id }));
   }
 
   onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer> {
@@ -177,10 +187,10 @@ export class SessionRun implements SessionObserver {
     } else {
       const { failure } = end;
       state = failure.kind === "stopped" ? "stopped" : "error";
-      reason = this.#options.redactor.text(failure.reason);
+      reason = cut(this.#options.redactor.text(failure.reason), MAX_REASON_CHARS);
       const message = failure.detail === undefined ? reason : `${reason}: ${failure.detail}`;
       const error = failure.error ?? { name: errorName(failure.kind), message, stack: null };
-      this.#log("error", this.#options.redactor.value(error), now);
+      this.#log("error", this.#loggedError(error), now);
       this.#decide(
         jsonAnswer(502, {
           error:
@@ -208,10 +218,19 @@ export class SessionRun implements SessionObserver {
     let disposition: Disposition;
     if (outcome.more) disposition = "intermediate";
     else if (this.#respond === null) disposition = this.#options.isSync ? "ignored" : "recorded";
+    else if (outcome.status_code < 200) disposition = "refused";
     else disposition = "sent";
 
     this.#log("outcome", { ...loggedOutcome(outcome, this.#options.redactor), disposition });
-    if (disposition === "sent") {
+    if (disposition === "refused") {
+      this.#note(`status ${outcome.status_code} cannot end a request; answered 502`);
+      this.#decide(
+        jsonAnswer(502, {
+          error: `the session answered with status ${outcome.status_code}, which cannot end a request`,
+          session_id: this.id,
+        }),
+      );
+    } else if (disposition === "sent") {
       const answer = toAnswer({ kind: "response", response: outcome });
       for (const dropped of answer.dropped) {
         this.#note(`header ${dropped} is set by the server; the outcome's value was not sent`);
@@ -221,20 +240,18 @@ export class SessionRun implements SessionObserver {
   }
 
   /** Run a host call and log it, its result or its error; a server fault stays unexplained. */
-  #runHostCall(binding: string, args: unknown[], run: () => Answered): HostAnswer;
-  #runHostCall(binding: string, args: unknown[], run: () => Promise<Answered>): Promise<HostAnswer>;
-  #runHostCall(
+  async #runHostCall(
     binding: string,
     args: unknown[],
-    run: () => Answered | Promise<Answered>,
-  ): HostAnswer | Promise<HostAnswer> {
+    run: () => Promise<Answered>,
+  ): Promise<HostAnswer> {
     const redact = this.#options.redactor;
     const logged = forLog(args);
-    const succeed = ({ value, logged: result }: Answered): HostAnswer => {
+    try {
+      const { value, logged: result } = await run();
       this.#log("call", redact.value({ binding, args: logged, result }));
       return { ok: true, value };
-    };
-    const fail = (error: unknown): HostAnswer => {
+    } catch (error) {
       const answer = userFacing(error);
       if (answer === null) this.#logger.error({ err: error, binding }, "a host call failed");
       const failure = answer ?? {
@@ -243,12 +260,6 @@ export class SessionRun implements SessionObserver {
       };
       this.#log("call", redact.value({ binding, args: logged, error: failure.message }));
       return failure;
-    };
-    try {
-      const result = run();
-      return result instanceof Promise ? result.then(succeed, fail) : succeed(result);
-    } catch (error) {
-      return fail(error);
     }
   }
 
@@ -258,6 +269,15 @@ export class SessionRun implements SessionObserver {
     this.#respond = null;
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
     resolve(answer);
+  }
+
+  #loggedError(error: { name: string; message: string; stack: string | null }) {
+    const redact = this.#options.redactor;
+    return {
+      name: cut(redact.text(error.name), 200),
+      message: cut(redact.text(error.message), MAX_LOGGED_TEXT_CHARS),
+      stack: error.stack === null ? null : cut(redact.text(error.stack), MAX_LOGGED_TEXT_CHARS),
+    };
   }
 
   #note(message: string): void {
@@ -275,22 +295,41 @@ export class SessionRun implements SessionObserver {
   }
 }
 
+/**
+ * An outcome as the log keeps it: secrets redacted first, then the body cut to a size; a body
+ * that is not UTF-8 text as base64.
+ */
 function loggedOutcome(outcome: Outcome, redactor: Redactor) {
-  const bytes =
+  const raw =
     typeof outcome.body === "string"
       ? Buffer.from(outcome.body, "utf8")
       : Buffer.from(outcome.body);
-  const shown = bytes.subarray(0, MAX_LOGGED_BODY_BYTES);
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(shown);
-  const isText = Buffer.from(text, "utf8").equals(shown);
+  const text = strictUtf8(raw);
+  const body =
+    text !== null
+      ? cut(redactor.text(text), MAX_LOGGED_BODY_CHARS)
+      : redactor.bytes(raw).subarray(0, MAX_LOGGED_BODY_CHARS).toString("base64");
   return {
     status_code: outcome.status_code,
     headers: redactor.value(outcome.headers),
-    body: isText ? redactor.text(text) : shown.toString("base64"),
-    ...(isText ? {} : { body_encoding: "base64" }),
-    ...(bytes.length > shown.length ? { body_bytes: bytes.length, body_truncated: true } : {}),
+    body,
+    ...(text === null ? { body_encoding: "base64" } : {}),
+    ...(raw.length > MAX_LOGGED_BODY_CHARS ? { body_bytes: raw.length, body_truncated: true } : {}),
     more: outcome.more,
   };
+}
+
+function strictUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+/** Text cut to `max` characters; done after redaction, so no cut can leave half a secret. */
+function cut(text: string, max: number): string {
+  return text.length > max ? text.slice(0, max) + "… (cut)" : text;
 }
 
 function errorName(kind: string): string {

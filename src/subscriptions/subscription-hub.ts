@@ -55,27 +55,19 @@ export class SubscriptionHub {
     return this.#byId.size;
   }
 
-  subscribe(
-    session: { id: string; project: string; triggers: readonly string[] },
+  /**
+   * Register a subscription that `checkSubscription` accepted (in the sandbox process, which
+   * answered the session at once with `id`).
+   */
+  add(
+    session: { id: string; project: string },
+    id: string,
     source: string,
     filterText: string | null,
-  ): string {
-    if (!session.triggers.includes(source)) {
-      throw new SubscriptionError(
-        `subscribe: ${JSON.stringify(source)} is not a trigger of project ${session.project}; ` +
-          `its triggers are ${session.triggers.map((t) => JSON.stringify(t)).join(", ")}`,
-      );
-    }
-    let filter: EventFilter | null = null;
-    if (filterText !== null) {
-      try {
-        filter = compileFilter(filterText);
-      } catch (error) {
-        throw new SubscriptionError(`subscribe: ${(error as Error).message}`);
-      }
-    }
+  ): void {
+    const filter = filterText === null ? null : compileFilter(filterText);
     const subscription: Subscription = {
-      id: newId("sub"),
+      id,
       sessionId: session.id,
       key: sourceKey(session.project, source),
       filter,
@@ -92,7 +84,6 @@ export class SubscriptionHub {
       filter: filterText,
       created_at: new Date().toISOString(),
     });
-    return subscription.id;
   }
 
   unsubscribe(sessionId: string, id: string): void {
@@ -201,6 +192,33 @@ export class SubscriptionHub {
     deleteFrom(this.#bySession, subscription.sessionId, subscription);
     if (write) this.#store.end(subscription.id, time);
   }
+}
+
+/**
+ * A new subscription's id, if `subscribe(source, filter)` is valid for the project: `source`
+ * one of its triggers, `filter` a CEL expression that compiles. Throws a `SubscriptionError`
+ * saying what is wrong otherwise.
+ */
+export function checkSubscription(
+  project: string,
+  triggers: readonly string[],
+  source: string,
+  filterText: string | null,
+): string {
+  if (!triggers.includes(source)) {
+    throw new SubscriptionError(
+      `subscribe: ${JSON.stringify(source)} is not a trigger of project ${project}; ` +
+        `its triggers are ${triggers.map((t) => JSON.stringify(t)).join(", ")}`,
+    );
+  }
+  if (filterText !== null) {
+    try {
+      compileFilter(filterText);
+    } catch (error) {
+      throw new SubscriptionError(`subscribe: ${(error as Error).message}`);
+    }
+  }
+  return newId("sub");
 }
 
 function sourceKey(project: string, trigger: string): string {

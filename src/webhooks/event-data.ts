@@ -27,7 +27,9 @@ export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: stri
     },
     headers,
     body: {
-      bytes: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
+      // A copy with a buffer of its own: a view into Node's shared pool would carry the whole
+      // pool (other requests' bytes) across to the sandbox.
+      bytes: new Uint8Array(body),
       text,
       form: isForm && text !== null ? joinPairs(new URLSearchParams(text)) : null,
     },

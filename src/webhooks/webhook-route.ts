@@ -36,6 +36,12 @@ export interface WebhookDeps {
 
 export function webhookRoute(deps: WebhookDeps): Middleware {
   return async (ctx, next) => {
+    // A request target in absolute form (`POST http://host/webhooks/...`) is read as its path.
+    const target = ctx.req.url ?? "";
+    if (/^https?:\/\//i.test(target)) {
+      const url = URL.canParse(target) ? new URL(target) : null;
+      ctx.req.url = url === null ? "/" : url.pathname + url.search;
+    }
     const rawPath = (ctx.req.url ?? "").split("?")[0]!;
     if (!rawPath.startsWith(PREFIX)) return next();
     ctx.respond = false;
@@ -79,7 +85,7 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
     trigger.call !== null &&
     (trigger.event_type.length === 0 || trigger.event_type.includes(method)) &&
     (live.filter === null || live.filter(filterInput(data, method)));
-  if (startsSession && deps.sessions.atCapacity) {
+  if (startsSession && deps.sessions.atCapacity(deployment.project)) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }
 

@@ -291,3 +291,58 @@ describe("project listings", () => {
     expect(await (await t.api("GET", "/api/projects")).text()).not.toContain("hunter2");
   });
 });
+
+describe("hostile uploads", () => {
+  it("survives code that crashes esbuild: 400 for it, and the next deploy works", async () => {
+    const roomy = await startTestServer();
+    try {
+      const nested =
+        "export function handle() { return " +
+        "(".repeat(4_000_000) +
+        "1" +
+        ")".repeat(4_000_000) +
+        "; }\n";
+      const crashed = await roomy.deployFiles({
+        "autokitteh.yaml": manifest("nested", TRIGGERS),
+        "program.ts": nested,
+      });
+      expect(crashed.status).toBe(400);
+      const body = (await crashed.json()) as { details: { message: string }[] };
+      expect(body.details[0]!.message).toMatch(/esbuild crashed/);
+      const fine = await roomy.deployFiles({
+        "autokitteh.yaml": manifest("after_crash", TRIGGERS),
+        "program.ts": GOOD,
+      });
+      expect(fine.status).toBe(201);
+    } finally {
+      await roomy.close();
+    }
+  });
+
+  it("refuses a YAML alias bomb with 400", async () => {
+    const aliases = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 10; i++)
+      aliases.push(
+        `${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10)
+          .fill("*" + String.fromCharCode(96 + i))
+          .join(", ")}]`,
+      );
+    const yaml = manifest("bomb", TRIGGERS) + aliases.map((l) => "# " + l).join("\n") + "\n";
+    const bomb = `${aliases.join("\n")}\n${yaml}`;
+    const { status, body } = await deployError({ "autokitteh.yaml": bomb, "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(JSON.stringify(body)).toMatch(/alias|Unrecognized key/i);
+  });
+
+  it("stops unpacking a tar bomb at the limit instead of inflating all of it", async () => {
+    const { gzipSync } = await import("node:zlib");
+    const zeros = gzipSync(Buffer.alloc(200 * 1024 * 1024), { level: 9 });
+    expect(zeros.length).toBeLessThan(256 * 1024);
+    const started = Date.now();
+    const response = await t.api("POST", "/api/deploy", zeros, {
+      "content-type": "application/gzip",
+    });
+    expect(response.status).toBe(413);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});

@@ -413,18 +413,26 @@ describe("refusals", () => {
 });
 
 describe("limits on running sessions", () => {
-  it("429 with Retry-After once the server runs its maximum", async () => {
-    const busy = await startTestServer({ limits: { maxRunning: 1 } });
+  it("429 with Retry-After once the server runs its maximum, but each project keeps a reserve", async () => {
+    const busy = await startTestServer({ limits: { maxRunning: 2 } });
     try {
-      const p = await deployProgram(busy, "busy", PROGRAM, [
-        { name: "waits", call: "program.ts:waits", is_sync: true },
-      ]);
-      const first = fetch(busy.webhook(p, "waits"), { method: "POST" });
-      await new Promise((r) => setTimeout(r, 50));
-      const second = await fetch(busy.webhook(p, "waits"), { method: "POST" });
-      expect(second.status).toBe(429);
-      expect(second.headers.get("retry-after")).toBe("1");
-      expect((await first).status).toBe(200);
+      const waits = [{ name: "waits", call: "program.ts:waits", is_sync: true }];
+      const flood = await deployProgram(busy, "flood", PROGRAM, waits);
+      const other = await deployProgram(busy, "other", PROGRAM, waits);
+      // Past the server's maximum, a project may still run 10 sessions of its own.
+      const held = Array.from({ length: 10 }, () =>
+        fetch(busy.webhook(flood, "waits"), { method: "POST" }),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const refused = await fetch(busy.webhook(flood, "waits"), { method: "POST" });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("retry-after")).toBe("1");
+      expect(await refused.json()).toEqual({
+        error: "too many running sessions (limit 2); retry later",
+      });
+      // The flood does not shut the other project out.
+      expect((await fetch(busy.webhook(other, "waits"), { method: "POST" })).status).toBe(200);
+      for (const answer of await Promise.all(held)) expect(answer.status).toBe(200);
     } finally {
       await busy.close();
     }

@@ -1,0 +1,352 @@
+/**
+ * The server's side of the sandbox processes.
+ *
+ * Each deployment lives in one sandbox process (the one with the fewest deployments when it
+ * was deployed). When a process dies (a V8 fatal error, an out-of-memory abort, a kill), every
+ * session that ran in it ends as `error`, a new process takes its place, and its live
+ * deployments are deployed there again; sessions that start meanwhile wait for it. Nothing
+ * else on the server notices.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import type { Logger } from "pino";
+import type {
+  AsyncCallRecord,
+  CallRecord,
+  HostAnswer,
+  SessionEnd,
+  StartRequest,
+} from "../../sandbox";
+import { packageRoot } from "../../sandbox/runtime-script";
+import type { Batch, DeploymentSpec, FromSandbox, ToSandbox } from "./messages";
+
+/** What the server hears about a session running in a sandbox process. */
+export interface SessionListener {
+  onCall(record: CallRecord): void;
+  /** The sandbox process answered `subscribe(source, filter)` with `answer`. */
+  onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void;
+  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer>;
+  onEnd(end: SessionEnd): void;
+}
+
+export interface RemoteSession {
+  stop(reason: string): void;
+}
+
+/** Respawns within this long of a start count as a crash loop, and back off. */
+const CRASH_LOOP_MS = 2_000;
+const MAX_BACKOFF_MS = 5_000;
+
+export class SandboxProcesses {
+  readonly #logger: Logger;
+  readonly #processes: SandboxProcess[] = [];
+  readonly #logLevel: string;
+  #closing = false;
+
+  constructor(options: { count: number; logger: Logger; logLevel: string }) {
+    this.#logger = options.logger;
+    this.#logLevel = options.logLevel;
+    for (let i = 0; i < options.count; i++) this.#processes.push(this.#spawn(i, 0));
+  }
+
+  /** Deploy into the least busy process; resolves once its isolates are warm. */
+  async deploy(spec: DeploymentSpec): Promise<RemoteDeployment> {
+    const target = this.#processes.reduce((a, b) =>
+      b.deployments.size < a.deployments.size ? b : a,
+    );
+    const deployment = new RemoteDeployment(spec, target);
+    await target.deploy(deployment);
+    return deployment;
+  }
+
+  /** Process ids, for tests and metrics. */
+  get pids(): number[] {
+    return this.#processes.map((p) => p.pid);
+  }
+
+  /** Stop every process; the sessions still running end as errors with `reason`. */
+  async close(reason: string): Promise<void> {
+    this.#closing = true;
+    await Promise.all(this.#processes.map((p) => p.kill(reason)));
+  }
+
+  #spawn(slot: number, backoffMs: number): SandboxProcess {
+    return new SandboxProcess(this.#logger, this.#logLevel, (dead, why) =>
+      this.#replace(slot, dead, why, backoffMs),
+    );
+  }
+
+  #replace(slot: number, dead: SandboxProcess, why: string, backoffMs: number): void {
+    if (this.#closing) return;
+    const crashLoop = Date.now() - dead.startedAt < CRASH_LOOP_MS;
+    const delay = crashLoop ? Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2)) : 0;
+    this.#logger.error(
+      { pid: dead.pid, why, restart_in_ms: delay },
+      "a sandbox process died; replacing it",
+    );
+    const next = this.#spawn(slot, delay);
+    this.#processes[slot] = next;
+    for (const deployment of dead.deployments) {
+      deployment.moveTo(next);
+      setTimeout(() => void next.deploy(deployment).catch(() => undefined), delay);
+    }
+  }
+}
+
+/** One deployment, in whichever sandbox process holds it now. */
+export class RemoteDeployment {
+  readonly spec: DeploymentSpec;
+  #process: SandboxProcess;
+  #ready: Promise<void>;
+  #markReady!: () => void;
+  #failReady!: (error: Error) => void;
+  #retired = false;
+
+  constructor(spec: DeploymentSpec, process: SandboxProcess) {
+    this.spec = spec;
+    this.#process = process;
+    this.#ready = this.#newReady();
+  }
+
+  get id(): string {
+    return this.spec.deploymentId;
+  }
+
+  /** The pid of the sandbox process holding the deployment now. */
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** Start a session as soon as the deployment is ready in its process. */
+  start(request: StartRequest, listener: SessionListener): RemoteSession {
+    let stopped: string | null = null;
+    let started: SandboxProcess | null = null;
+    void this.#ready.then(
+      () => {
+        if (stopped !== null)
+          return listener.onEnd({
+            ok: false,
+            failure: { kind: "stopped", reason: stopped },
+            cpuMs: 0,
+          });
+        started = this.#process;
+        started.start(this.id, request, listener);
+      },
+      (error: Error) =>
+        listener.onEnd({
+          ok: false,
+          failure: { kind: "sandbox", reason: error.message },
+          cpuMs: 0,
+        }),
+    );
+    return {
+      stop: (reason) => {
+        if (started !== null) started.stop(request.sessionId, reason);
+        else stopped = reason;
+      },
+    };
+  }
+
+  /** No new sessions; resolves once the running ones ended, and the isolates are freed. */
+  drain(): Promise<void> {
+    this.#retired = true;
+    return this.#process.drain(this.id);
+  }
+
+  close(reason: string): void {
+    this.#retired = true;
+    this.#process.close(this.id, reason);
+  }
+
+  get retired(): boolean {
+    return this.#retired;
+  }
+
+  /** Resolves once the deployment is up in its current process. */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** @internal The process said the deployment is up (or could not come up). */
+  settled(error: Error | null): void {
+    if (error === null) this.#markReady();
+    else this.#failReady(error);
+  }
+
+  /** @internal Its process died; it will be deployed again in `next`. */
+  moveTo(next: SandboxProcess): void {
+    this.#process = next;
+    this.#ready = this.#newReady();
+  }
+
+  #newReady(): Promise<void> {
+    const ready = new Promise<void>((resolve, reject) => {
+      this.#markReady = resolve;
+      this.#failReady = reject;
+    });
+    ready.catch(() => undefined);
+    return ready;
+  }
+}
+
+/** One sandbox process, and the sessions and deployments it holds. */
+class SandboxProcess {
+  readonly startedAt = Date.now();
+  readonly deployments = new Set<RemoteDeployment>();
+  readonly #child: ChildProcess;
+  readonly #logger: Logger;
+  readonly #sessions = new Map<string, SessionListener>();
+  readonly #byDeployment = new Map<string, RemoteDeployment>();
+  readonly #drains = new Map<string, () => void>();
+  #outbox: ToSandbox[] = [];
+  #dead = false;
+  /** Set when the server stops the process: what its sessions are told. */
+  #stopReason: string | null = null;
+
+  constructor(
+    logger: Logger,
+    logLevel: string,
+    onDeath: (dead: SandboxProcess, why: string) => void,
+  ) {
+    this.#logger = logger;
+    this.#child = fork(path.join(packageRoot(), "dist", "sandbox-main.js"), [], {
+      execArgv: ["--no-node-snapshot"],
+      serialization: "advanced",
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, ISOHOOK_LOG_LEVEL: logLevel },
+    });
+    this.#child.on("message", (message: Batch<FromSandbox>) => {
+      for (const item of message.batch) this.#receive(item);
+    });
+    this.#child.on("exit", (code, signal) => {
+      const why = signal !== null ? `killed by ${signal}` : `exited with code ${code}`;
+      this.#die(why);
+      onDeath(this, why);
+    });
+    this.#child.on("error", (error) => this.#logger.error({ err: error }, "sandbox process error"));
+  }
+
+  get pid(): number {
+    return this.#child.pid ?? -1;
+  }
+
+  deploy(deployment: RemoteDeployment): Promise<void> {
+    this.deployments.add(deployment);
+    this.#byDeployment.set(deployment.id, deployment);
+    this.#send({ type: "deploy", spec: deployment.spec });
+    return deployment.ready;
+  }
+
+  start(deploymentId: string, request: StartRequest, listener: SessionListener): void {
+    if (this.#dead) {
+      listener.onEnd({
+        ok: false,
+        failure: { kind: "sandbox", reason: "the sandbox process is gone" },
+        cpuMs: 0,
+      });
+      return;
+    }
+    this.#sessions.set(request.sessionId, listener);
+    this.#send({ type: "start", deploymentId, request });
+  }
+
+  stop(sessionId: string, reason: string): void {
+    if (this.#sessions.has(sessionId)) this.#send({ type: "stop", sessionId, reason });
+  }
+
+  drain(deploymentId: string): Promise<void> {
+    if (this.#dead) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#drains.set(deploymentId, resolve);
+      this.#send({ type: "drain", deploymentId });
+    });
+  }
+
+  close(deploymentId: string, reason: string): void {
+    this.#forgetDeployment(deploymentId);
+    this.#send({ type: "close", deploymentId, reason });
+  }
+
+  kill(reason: string): Promise<void> {
+    if (this.#dead) return Promise.resolve();
+    this.#stopReason = reason;
+    return new Promise((resolve) => {
+      this.#child.once("exit", () => resolve());
+      this.#child.kill("SIGTERM");
+    });
+  }
+
+  #receive(message: FromSandbox): void {
+    switch (message.type) {
+      case "deployed":
+        this.#byDeployment.get(message.deploymentId)?.settled(null);
+        return;
+      case "deploy_failed": {
+        const deployment = this.#byDeployment.get(message.deploymentId);
+        this.#forgetDeployment(message.deploymentId);
+        deployment?.settled(new Error(message.message));
+        return;
+      }
+      case "drained":
+        this.#forgetDeployment(message.deploymentId);
+        this.#drains.get(message.deploymentId)?.();
+        this.#drains.delete(message.deploymentId);
+        return;
+    }
+    const listener = this.#sessions.get(message.sessionId);
+    if (listener === undefined) return;
+    switch (message.type) {
+      case "call":
+        listener.onCall(message.record);
+        break;
+      case "host_call":
+        listener.onSubscribe(message.args, message.answer);
+        break;
+      case "async_call": {
+        const { sessionId } = message;
+        const callId = message.record.call_id;
+        void listener.onAsyncCall(message.record).then((answer) => {
+          if (this.#sessions.has(sessionId))
+            this.#send({ type: "settle", sessionId, callId, answer });
+        });
+        break;
+      }
+      case "end":
+        this.#sessions.delete(message.sessionId);
+        listener.onEnd(message.end);
+        break;
+    }
+  }
+
+  #forgetDeployment(deploymentId: string): void {
+    const deployment = this.#byDeployment.get(deploymentId);
+    if (deployment !== undefined) this.deployments.delete(deployment);
+    this.#byDeployment.delete(deploymentId);
+  }
+
+  /** The process is gone: every session in it ends as an error; retired deployments go too. */
+  #die(why: string): void {
+    this.#dead = true;
+    const reason = this.#stopReason ?? `the sandbox process running the session died (${why})`;
+    for (const listener of this.#sessions.values()) {
+      listener.onEnd({ ok: false, failure: { kind: "sandbox", reason }, cpuMs: 0 });
+    }
+    this.#sessions.clear();
+    for (const resolve of this.#drains.values()) resolve();
+    this.#drains.clear();
+    for (const deployment of [...this.deployments])
+      if (deployment.retired) this.deployments.delete(deployment);
+  }
+
+  #send(message: ToSandbox): void {
+    if (this.#dead) return;
+    if (this.#outbox.length === 0) process.nextTick(() => this.#flush());
+    this.#outbox.push(message);
+  }
+
+  #flush(): void {
+    const batch: Batch<ToSandbox> = { batch: this.#outbox };
+    this.#outbox = [];
+    if (!this.#dead && this.#child.connected) this.#child.send(batch);
+  }
+}

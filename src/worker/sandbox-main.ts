@@ -1,0 +1,147 @@
+/**
+ * A sandbox process: the isolates of the deployments the server gives it, and nothing else.
+ * It is started by the server (`SandboxProcess`) with an IPC channel, and exits when the
+ * channel closes. If V8 brings it down, the server loses only the sessions that ran here.
+ *
+ * `subscribe` is answered here, at once (the isolate's thread waits for it); the server learns
+ * of it from a `host_call` message and starts queueing events for it.
+ */
+import type { Logger } from "pino";
+import {
+  DeploymentSandbox,
+  type AsyncCallRecord,
+  type HostAnswer,
+  type HostBindingName,
+  type SandboxSession,
+} from "../../sandbox";
+import { createLogger } from "../log";
+import { checkSubscription, SubscriptionError } from "../subscriptions/subscription-hub";
+import type { Batch, DeploymentSpec, FromSandbox, ToSandbox } from "./messages";
+
+interface Deployment {
+  sandbox: DeploymentSandbox;
+  spec: DeploymentSpec;
+}
+
+const deployments = new Map<string, Deployment>();
+const sessions = new Map<string, SandboxSession>();
+const pendingCalls = new Map<string, (answer: HostAnswer) => void>();
+const logger: Logger = createLogger(process.env.ISOHOOK_LOG_LEVEL ?? "info").child({
+  sandbox_process: process.pid,
+});
+
+let outbox: FromSandbox[] = [];
+function send(message: FromSandbox): void {
+  if (outbox.length === 0) process.nextTick(flush);
+  outbox.push(message);
+}
+function flush(): void {
+  const batch: Batch<FromSandbox> = { batch: outbox };
+  outbox = [];
+  if (process.connected) process.send!(batch);
+}
+
+async function deploy(spec: DeploymentSpec): Promise<void> {
+  try {
+    const sandbox = await DeploymentSandbox.create({ ...spec, logger });
+    deployments.set(spec.deploymentId, { sandbox, spec });
+    send({ type: "deployed", deploymentId: spec.deploymentId });
+  } catch (error) {
+    send({
+      type: "deploy_failed",
+      deploymentId: spec.deploymentId,
+      message: (error as Error).message,
+    });
+  }
+}
+
+function start(
+  deploymentId: string,
+  request: Extract<ToSandbox, { type: "start" }>["request"],
+): void {
+  const deployment = deployments.get(deploymentId);
+  const sessionId = request.sessionId;
+  if (deployment === undefined) {
+    const failure = {
+      kind: "sandbox" as const,
+      reason: "the deployment is not in this sandbox process",
+    };
+    return send({ type: "end", sessionId, end: { ok: false, failure, cpuMs: 0 } });
+  }
+  const { project } = deployment.spec.config;
+  const session = deployment.sandbox.start(request, {
+    onCall: (record) => send({ type: "call", sessionId, record }),
+    onHostCall: (binding: HostBindingName, args: unknown[]): HostAnswer => {
+      const [source, filter] = args as [string, string | null];
+      let answer: HostAnswer;
+      try {
+        answer = {
+          ok: true,
+          value: checkSubscription(project, deployment.spec.triggers, source, filter),
+        };
+      } catch (error) {
+        if (!(error instanceof SubscriptionError)) throw error;
+        answer = { ok: false, message: error.message };
+      }
+      send({ type: "host_call", sessionId, binding, args: [source, filter], answer });
+      return answer;
+    },
+    onAsyncCall: (record: AsyncCallRecord) =>
+      new Promise<HostAnswer>((resolve) => {
+        pendingCalls.set(`${sessionId}:${record.call_id}`, resolve);
+        send({ type: "async_call", sessionId, record });
+      }),
+    onEnd: (end) => {
+      sessions.delete(sessionId);
+      for (const key of pendingCalls.keys())
+        if (key.startsWith(`${sessionId}:`)) pendingCalls.delete(key);
+      send({ type: "end", sessionId, end });
+    },
+  });
+  sessions.set(sessionId, session);
+}
+
+function handle(message: ToSandbox): void {
+  switch (message.type) {
+    case "deploy":
+      void deploy(message.spec);
+      break;
+    case "start":
+      start(message.deploymentId, message.request);
+      break;
+    case "stop":
+      sessions.get(message.sessionId)?.stop(message.reason);
+      break;
+    case "settle": {
+      const key = `${message.sessionId}:${message.callId}`;
+      const resolve = pendingCalls.get(key);
+      pendingCalls.delete(key);
+      resolve?.(message.answer);
+      break;
+    }
+    case "drain": {
+      const deployment = deployments.get(message.deploymentId);
+      if (deployment === undefined)
+        return send({ type: "drained", deploymentId: message.deploymentId });
+      void deployment.sandbox.drain().then(() => {
+        deployments.delete(message.deploymentId);
+        send({ type: "drained", deploymentId: message.deploymentId });
+      });
+      break;
+    }
+    case "close":
+      deployments.get(message.deploymentId)?.sandbox.close(message.reason);
+      deployments.delete(message.deploymentId);
+      break;
+  }
+}
+
+process.on("message", (message: Batch<ToSandbox>) => {
+  for (const item of message.batch) handle(item);
+});
+// The server is gone (or let go of us): so are we.
+process.on("disconnect", () => process.exit(0));
+process.on("uncaughtException", (error) => {
+  logger.fatal({ err: error }, "sandbox process failed");
+  process.exit(70);
+});

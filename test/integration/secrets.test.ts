@@ -1,0 +1,98 @@
+// Secret vars never reach the session log, the API or the server log, however a script prints them.
+import { Writable } from "node:stream";
+import pino from "pino";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { loadSettings } from "../../src/config";
+import type { DeployResult } from "../../src/deploy/deployer";
+import { startServer, type RunningServer } from "../../src/server";
+import { manifest } from "../helpers/projects";
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const SECRET = "s3cr3t'value\nwith-newline";
+const PROGRAM = `
+import { getenv, http_outcome } from "autokitteh";
+export function leak() {
+  const secret = getenv("TOKEN")!;
+  console.log(secret);
+  console.log({ secret, nested: [secret] });
+  console.log("%j", { secret });
+  console.log("env", process.env);
+  console.log("x".repeat(65_530) + secret);
+  try { http_outcome({ status_code: ("z".repeat(30) + secret) as never }); } catch (e) { console.log((e as Error).message); }
+  http_outcome({ body: new Uint8Array([0xff, ...new TextEncoder().encode(secret)]), more: true });
+  throw new Error("failed with " + secret);
+}
+`;
+
+let server: RunningServer;
+let project: DeployResult;
+let serverLog = "";
+
+beforeAll(async () => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-secrets-"));
+  const settings = loadSettings({}, { host: "127.0.0.1", port: 0, dataDir, token: "t" });
+  const sink = new Writable({
+    write: (chunk, _encoding, done) => ((serverLog += chunk.toString()), done()),
+  });
+  server = await startServer({ settings, logger: pino({ level: "debug" }, sink) });
+  const yaml = manifest(
+    "leaky",
+    [{ name: "leak", call: "program.ts:leak", is_sync: true }],
+    `  vars:\n    - name: TOKEN\n      value: ${JSON.stringify(SECRET)}\n      secret: true`,
+  );
+  const form = new FormData();
+  form.append("file", new Blob([yaml]), "autokitteh.yaml");
+  form.append("file", new Blob([PROGRAM]), "program.ts");
+  const response = await fetch(`${server.url}/api/deploy`, {
+    method: "POST",
+    body: form,
+    headers: { authorization: "Bearer t" },
+  });
+  expect(response.status).toBe(201);
+  project = (await response.json()) as DeployResult;
+});
+afterAll(() => server.close());
+
+it("keeps the secret out of the log, the API and the server log, in every form printed", async () => {
+  const response = await fetch(project.triggers[0]!.webhook_url, { method: "POST" });
+  const sessionId = response.headers.get("isohook-session-id")!;
+  for (let i = 0; i < 100; i++) {
+    const session = (await (
+      await fetch(`${server.url}/api/sessions/${sessionId}`, {
+        headers: { authorization: "Bearer t" },
+      })
+    ).json()) as { state: string };
+    if (session.state === "error") break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const log = await (
+    await fetch(`${server.url}/api/sessions/${sessionId}/log`, {
+      headers: { authorization: "Bearer t" },
+    })
+  ).text();
+  const session = await (
+    await fetch(`${server.url}/api/sessions/${sessionId}`, {
+      headers: { authorization: "Bearer t" },
+    })
+  ).text();
+  const project_ = await (
+    await fetch(`${server.url}/api/projects/leaky`, { headers: { authorization: "Bearer t" } })
+  ).text();
+
+  const forms = [
+    SECRET,
+    JSON.stringify(SECRET).slice(1, -1),
+    "s3cr3t\\'value",
+    "s3cr3t'value",
+    Buffer.from(SECRET).toString("base64").slice(0, 12),
+  ];
+  for (const [where, text] of Object.entries({ log, session, project: project_, serverLog })) {
+    for (const form of forms)
+      expect(text, `${where} holds ${JSON.stringify(form)}`).not.toContain(form);
+  }
+  expect(log).toContain("<secret>");
+  // Prints cut for the log are cut after redaction: no half secret at the cut.
+  expect(log).not.toContain("s3cr3t");
+});
