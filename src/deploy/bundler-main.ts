@@ -33,7 +33,8 @@ process.on("message", (request: Request) => {
         ok: false,
         problems: [{ file: null, line: null, column: null, message: problem, handler: null }],
       };
-      process.send!({ id: request.id, result }, () => {
+      // `fatal`: this process is of no more use; the server starts another for the next build.
+      process.send!({ id: request.id, result, fatal: crashed }, () => {
         if (crashed) process.exit(0);
       });
     },

@@ -44,7 +44,8 @@ export class Bundler {
       // esbuild's own crash report (a Go stack dump) is long and says nothing to a user.
       stdio: ["ignore", "ignore", "ignore", "ipc"],
     });
-    child.on("message", (message: { id: number; result: BundleResult }) => {
+    child.on("message", (message: { id: number; result: BundleResult; fatal?: boolean }) => {
+      if (message.fatal && this.#child === child) this.#child = null;
       this.#pending.get(message.id)?.(message.result);
       this.#pending.delete(message.id);
     });
