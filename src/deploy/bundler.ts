@@ -1,6 +1,7 @@
 /**
- * The server's side of the bundler process (see `bundler-main.ts`): one at a time, started on
- * first use and again whenever it has gone.
+ * The server's side of the bundler process (see `bundler-main.ts`): started on first use, and
+ * again whenever it has gone. Each build is answered by the process it was sent to; if that
+ * process dies with the build in flight, the build is what killed it.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
@@ -10,55 +11,63 @@ import type { BundleResult, HandlerRef, ProjectFiles } from "./bundle";
 /** A build that takes longer than this is given up (and its process killed). */
 const BUILD_TIMEOUT_MS = 60_000;
 
+interface BundlerProcess {
+  child: ChildProcess;
+  /** Builds sent to this process and not answered yet. */
+  pending: Map<number, (result: BundleResult) => void>;
+}
+
 export class Bundler {
-  #child: ChildProcess | null = null;
+  #current: BundlerProcess | null = null;
   #nextId = 1;
-  readonly #pending = new Map<number, (result: BundleResult) => void>();
 
   bundle(files: ProjectFiles, handlers: HandlerRef[]): Promise<BundleResult> {
-    const child = this.#process();
+    const process = this.#process();
     const id = this.#nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        child.kill("SIGKILL");
+        process.pending.delete(id);
+        process.child.kill("SIGKILL");
         resolve(failure(`bundling took longer than ${BUILD_TIMEOUT_MS / 1000} s and was stopped`));
       }, BUILD_TIMEOUT_MS);
-      this.#pending.set(id, (result) => {
+      process.pending.set(id, (result) => {
         clearTimeout(timer);
         resolve(result);
       });
-      child.send({ id, files: new Map(files), handlers });
+      process.child.send({ id, files: new Map(files), handlers });
     });
   }
 
   close(): void {
-    this.#child?.kill();
-    this.#child = null;
+    this.#current?.child.kill();
+    this.#current = null;
   }
 
-  #process(): ChildProcess {
-    if (this.#child !== null && this.#child.connected) return this.#child;
+  #process(): BundlerProcess {
+    if (this.#current !== null && this.#current.child.connected) return this.#current;
     const child = fork(path.join(packageRoot(), "dist", "bundler-main.js"), [], {
       serialization: "advanced",
       // esbuild's own crash report (a Go stack dump) is long and says nothing to a user.
       stdio: ["ignore", "ignore", "ignore", "ipc"],
     });
+    const process: BundlerProcess = { child, pending: new Map() };
+    const retire = () => {
+      if (this.#current === process) this.#current = null;
+    };
     child.on("message", (message: { id: number; result: BundleResult; fatal?: boolean }) => {
-      if (message.fatal && this.#child === child) this.#child = null;
-      this.#pending.get(message.id)?.(message.result);
-      this.#pending.delete(message.id);
+      if (message.fatal) retire();
+      process.pending.get(message.id)?.(message.result);
+      process.pending.delete(message.id);
     });
     child.on("exit", () => {
-      if (this.#child === child) this.#child = null;
-      // A build in flight when the process goes is what took it down (esbuild, most likely).
-      for (const resolve of this.#pending.values()) {
+      retire();
+      for (const resolve of process.pending.values()) {
         resolve(failure("esbuild crashed on this project's code"));
       }
-      this.#pending.clear();
+      process.pending.clear();
     });
-    this.#child = child;
-    return child;
+    this.#current = process;
+    return process;
   }
 }
 
