@@ -2,7 +2,7 @@
  * The host's side of one session in the sandbox: its CPU budget, its wall-clock limit, the
  * clocks behind its timers, and the translation of its records into what the server sees.
  */
-import { randomBytes } from "node:crypto";
+import { randomBytesPooled } from "./random-pool";
 import type {
   AsyncCallRecord,
   CallRecord,
@@ -126,7 +126,7 @@ export class SandboxSession {
     this.#isolate = isolate;
     isolate.sessions.add(this.id);
     const { sessionId, handler, call, event } = this.#request;
-    const entropy = new Uint8Array(randomBytes(ENTROPY_BYTES));
+    const entropy = randomBytesPooled(ENTROPY_BYTES);
     this.#run({ kind: "start", session_id: sessionId, handler, call, event, entropy });
   }
 

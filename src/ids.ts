@@ -4,8 +4,9 @@
  */
 import { randomBytes } from "node:crypto";
 import { monotonicFactory } from "ulid";
+import { randomFloat } from "../sandbox/random-pool";
 
-const ulid = monotonicFactory();
+const ulid = monotonicFactory(randomFloat);
 
 export type IdPrefix = "evt" | "ses" | "dep" | "sub";
 

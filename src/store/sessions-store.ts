@@ -54,6 +54,8 @@ export interface SessionFilter {
 
 export class SessionsStore {
   readonly #queue: WriteQueue;
+  /** Session rows queued for their INSERT and not written yet. */
+  readonly #unwritten = new Map<string, SessionRow>();
   readonly #insertEvent: Statement;
   readonly #insertSession: Statement;
   readonly #updateState: Statement;
@@ -86,11 +88,25 @@ export class SessionsStore {
     this.#queue.push(() => this.#insertEvent.run(row));
   }
 
+  /**
+   * A session's row is written once, when its batch commits, as it is then: a session that
+   * starts and ends within one batch costs one INSERT and no UPDATE.
+   */
   insertSession(row: SessionRow): void {
-    this.#queue.push(() => this.#insertSession.run(row));
+    this.#unwritten.set(row.id, row);
+    this.#queue.push(() => {
+      this.#unwritten.delete(row.id);
+      this.#insertSession.run(row);
+    });
   }
 
   setState(id: string, state: SessionState, time: string): void {
+    const row = this.#unwritten.get(id);
+    if (row !== undefined) {
+      row.state = state;
+      row.updated_at = time;
+      return;
+    }
     this.#queue.push(() => this.#updateState.run(state, time, id));
   }
 
@@ -101,6 +117,11 @@ export class SessionsStore {
     error: string | null,
     cpuMs: number,
   ): void {
+    const row = this.#unwritten.get(id);
+    if (row !== undefined) {
+      Object.assign(row, { state, updated_at: time, ended_at: time, error, cpu_ms: cpuMs });
+      return;
+    }
     this.#queue.push(() => this.#endSession.run(state, time, time, error, cpuMs, id));
   }
 

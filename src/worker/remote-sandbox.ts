@@ -210,7 +210,11 @@ class SandboxProcess {
   ) {
     this.#logger = logger;
     this.#child = fork(path.join(packageRoot(), "dist", "sandbox-main.js"), [], {
-      execArgv: ["--no-node-snapshot"],
+      // ISOHOOK_SANDBOX_NODE_FLAGS adds Node flags for these processes (to profile them, say).
+      execArgv: [
+        "--no-node-snapshot",
+        ...(process.env.ISOHOOK_SANDBOX_NODE_FLAGS ?? "").split(" ").filter(Boolean),
+      ],
       serialization: "advanced",
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: { ...process.env, ISOHOOK_LOG_LEVEL: logLevel },
@@ -340,7 +344,8 @@ class SandboxProcess {
 
   #send(message: ToSandbox): void {
     if (this.#dead) return;
-    if (this.#outbox.length === 0) process.nextTick(() => this.#flush());
+    // One write per turn of the event loop: under load, many messages share it.
+    if (this.#outbox.length === 0) setImmediate(() => this.#flush());
     this.#outbox.push(message);
   }
 

@@ -32,7 +32,8 @@ const logger: Logger = createLogger(process.env.ISOHOOK_LOG_LEVEL ?? "info").chi
 
 let outbox: FromSandbox[] = [];
 function send(message: FromSandbox): void {
-  if (outbox.length === 0) process.nextTick(flush);
+  // One write per turn of the event loop: under load, many messages share it.
+  if (outbox.length === 0) setImmediate(flush);
   outbox.push(message);
 }
 function flush(): void {
@@ -139,8 +140,10 @@ function handle(message: ToSandbox): void {
 process.on("message", (message: Batch<ToSandbox>) => {
   for (const item of message.batch) handle(item);
 });
-// The server is gone (or let go of us): so are we.
+// The server is gone (or let go of us), or asks us to stop: so we do (exiting, not dying, so
+// that --cpu-prof and the like get to write their files).
 process.on("disconnect", () => process.exit(0));
+process.on("SIGTERM", () => process.exit(0));
 process.on("uncaughtException", (error) => {
   logger.fatal({ err: error }, "sandbox process failed");
   process.exit(70);
