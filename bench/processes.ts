@@ -5,13 +5,10 @@ const PAGE_BYTES = 4096;
 
 /** Every descendant of `pid`. */
 export function childPids(pid: number): number[] {
-  let direct: number[] = [];
+  let direct: number[];
   try {
-    direct = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8");
+    direct = text.trim().split(/\s+/).filter(Boolean).map(Number);
   } catch {
     return [];
   }
