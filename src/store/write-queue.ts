@@ -1,7 +1,6 @@
 /**
- * Grouping writes into few transactions. Writes queued while the event loop is busy are
- * committed together at the end of the current turn (`setImmediate`), so under load many
- * sessions share one commit, and when idle a write is committed at once.
+ * Grouping writes into few transactions: what is queued within a few milliseconds is committed
+ * together, so under load many sessions share one commit.
  *
  * `commit()` resolves once everything queued before it is on disk (as durable as
  * `synchronous=NORMAL` makes it): an async webhook answers 202 only after that.
@@ -11,12 +10,21 @@ import type { Db } from "./database";
 
 type Write = () => void;
 
+/**
+ * How long writes wait for company before they are committed. A few milliseconds lets most
+ * sessions' first and last writes share one transaction (and their row be written once); an
+ * async 202, which waits for the commit, is that much later.
+ */
+const FLUSH_DELAY_MS = Number(process.env.ISOHOOK_FLUSH_DELAY_MS ?? 2);
+/** Past this many queued writes, commit at once, to bound what waits in memory. */
+const MAX_QUEUED_WRITES = 5000;
+
 export class WriteQueue {
   readonly #db: Db;
   readonly #logger: Logger;
   #writes: Write[] = [];
   #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
-  #scheduled: NodeJS.Immediate | null = null;
+  #scheduled: NodeJS.Timeout | null = null;
   readonly #runAll: (writes: Write[]) => void;
 
   constructor(db: Db, logger: Logger) {
@@ -36,7 +44,8 @@ export class WriteQueue {
 
   push(write: Write): void {
     this.#writes.push(write);
-    this.#scheduled ??= setImmediate(() => this.flush());
+    if (this.#writes.length >= MAX_QUEUED_WRITES) return this.flush();
+    this.#scheduled ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
   }
 
   /** Resolves when everything queued so far is committed; rejects if that commit failed. */
@@ -48,7 +57,7 @@ export class WriteQueue {
   /** Commit now; used before reads that must see every write, and at shutdown. */
   flush(): void {
     if (this.#scheduled !== null) {
-      clearImmediate(this.#scheduled);
+      clearTimeout(this.#scheduled);
       this.#scheduled = null;
     }
     if (this.#writes.length === 0) return;
