@@ -13,18 +13,38 @@ export type EventData = Autokitteh.EventData;
 export type OutcomeOptions = Autokitteh.OutcomeOptions;
 export type AutokittehModule = typeof Autokitteh;
 
+/** What of an outcome that is not the answer crosses to the host: the log keeps no more. */
+const LOGGED_BODY_BYTES = 64 * 1024;
+/** Names (vars, triggers, subscription ids) longer than this are no name the host knows. */
+const MAX_NAME_CHARS = 256;
+const MAX_FILTER_CHARS = 1000;
+const MAX_SUBSCRIPTIONS = 100;
+/** Most subscriptions one `next_event` may wait on. */
+const MAX_WAIT_ON = 100;
+
 /** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 export function createAutokitteh(
   registry: SessionRegistry,
   vars: Readonly<Record<string, string>>,
+  maxBodyBytes: number,
 ): AutokittehModule {
   const hasOwn = Object.prototype.hasOwnProperty;
   return {
     http_outcome(options?: OutcomeOptions): void {
       const session = registry.current("http_outcome");
       const outcome = toOutcome(options);
+      const size = typeof outcome.body === "string" ? outcome.body.length : outcome.body.byteLength;
+      if (size > maxBodyBytes) {
+        throw new RangeError(
+          `http_outcome: the body is larger than the limit of ${maxBodyBytes} bytes`,
+        );
+      }
+      // Only the answer is sent whole; other outcomes are only logged, and the log keeps the
+      // start of a body.
+      if (outcome.more || session.finalOutcomeRecorded)
+        outcome.body = outcome.body.slice(0, LOGGED_BODY_BYTES);
       registry.recordCall(session, "http_outcome", [outcome], null);
       // The first final outcome is a sync webhook's response: it must not wait for the
       // rest of this turn of the handler.
@@ -36,13 +56,26 @@ export function createAutokitteh(
 
     subscribe(source: string, filter?: string): string {
       const session = registry.current("subscribe");
-      if (typeof source !== "string" || source === "") {
+      if (typeof source !== "string" || source === "" || source.length > MAX_NAME_CHARS) {
         throw new TypeError("subscribe: source must be the name of one of the project's triggers");
       }
-      if (filter !== undefined && filter !== null && typeof filter !== "string") {
-        throw new TypeError("subscribe: filter must be a CEL expression in a string");
+      if (
+        filter !== undefined &&
+        filter !== null &&
+        (typeof filter !== "string" || filter.length > MAX_FILTER_CHARS)
+      ) {
+        throw new TypeError(
+          `subscribe: filter must be a CEL expression of at most ${MAX_FILTER_CHARS} characters`,
+        );
       }
-      return registry.callHost(session, "subscribe", [source, filter ?? null]);
+      if (session.subscriptions >= MAX_SUBSCRIPTIONS) {
+        throw new RangeError(
+          `subscribe: a session may hold at most ${MAX_SUBSCRIPTIONS} subscriptions`,
+        );
+      }
+      const id = registry.callHost(session, "subscribe", [source, filter ?? null]);
+      session.subscriptions += 1;
+      return id;
     },
 
     next_event(subscription, options) {
@@ -62,12 +95,16 @@ export function createAutokitteh(
 
     unsubscribe(subscription: string): void {
       const session = registry.current("unsubscribe");
-      registry.recordCall(session, "unsubscribe", [String(subscription)], null);
+      const id = String(subscription);
+      if (id.length > MAX_NAME_CHARS) return;
+      registry.recordCall(session, "unsubscribe", [id], null);
+      session.subscriptions = Math.max(0, session.subscriptions - 1);
     },
 
     getenv(name: string): string | undefined {
       const session = registry.current("getenv");
       const key = String(name);
+      if (key.length > MAX_NAME_CHARS) return undefined;
       const value = hasOwn.call(vars, key) ? vars[key]! : null;
       registry.recordCall(session, "getenv", [key], value);
       return value ?? undefined;
@@ -77,7 +114,12 @@ export function createAutokitteh(
 
 function subscriptionIds(subscription: unknown): string[] {
   const ids = Array.isArray(subscription) ? [...subscription] : [subscription];
-  if (ids.length === 0 || ids.some((id) => typeof id !== "string" || id === "")) {
+  if (ids.length > MAX_WAIT_ON)
+    throw new RangeError(`next_event: wait on at most ${MAX_WAIT_ON} subscriptions`);
+  if (
+    ids.length === 0 ||
+    ids.some((id) => typeof id !== "string" || id === "" || id.length > MAX_NAME_CHARS)
+  ) {
     throw new TypeError("next_event: give a subscription id from subscribe(), or a list of them");
   }
   return ids as string[];

@@ -8,8 +8,11 @@ import type { PrintLevel } from "../sandbox/protocol";
 import type { SessionRegistry } from "./sessions";
 
 /** Marks where a session's print budget ran out; what it prints after that is dropped. */
-const OVER_BUDGET_NOTE = "[isohook] the session's print budget is spent; later prints are dropped";
-const INSPECT_OPTIONS = { depth: 4, maxStringLength: 10_000 } as const;
+const OVER_BUDGET_NOTE =
+  "[isohook] the session's print budget is spent; this print and later ones are dropped";
+// No cut inside strings (a cut could split a secret before the host redacts it); the print
+// budget bounds what is shown.
+const INSPECT_OPTIONS = { depth: 4 } as const;
 const FORMAT_SPECIFIER = /%[sdifjoOc%]/g;
 
 export function createConsole(registry: SessionRegistry): Console {
@@ -23,7 +26,8 @@ export function createConsole(registry: SessionRegistry): Console {
         registry.recordCall(session, "print", [level, text], null);
         return;
       }
-      registry.recordCall(session, "print", [level, text.slice(0, session.printBudget)], null);
+      // The print that does not fit is dropped whole: a cut here, before the host redacts
+      // secrets, could leave half of one that no redaction would know.
       registry.recordCall(session, "print", ["warn", OVER_BUDGET_NOTE], null);
       session.printBudget = 0;
     };

@@ -37,16 +37,72 @@ type BundleFactory = (autokitteh: AutokittehModule) => Record<string, unknown>;
 type Dispatch = (entry: Entry) => void;
 
 /**
- * Globals that would let code run outside its session's entries, time other sessions, or
- * allocate memory the isolate's limit does not count (WebAssembly memories).
+ * The ECMAScript globals user code keeps. Anything else on the global object when the runtime
+ * is set up goes: ses's setup functions, and whatever a bundled package left there (core-js
+ * keeps a shared store on it, which sessions could write to). Also gone from the standard:
+ * SharedArrayBuffer, Atomics, WeakRef and FinalizationRegistry (they would let code run outside
+ * its session's entries, or time other sessions) and WebAssembly (its memories escape the
+ * isolate's limit).
  */
-const REMOVED_GLOBALS = [
-  "FinalizationRegistry",
-  "WeakRef",
-  "SharedArrayBuffer",
-  "Atomics",
-  "WebAssembly",
-];
+const STANDARD_GLOBALS = new Set([
+  "globalThis",
+  "Infinity",
+  "NaN",
+  "undefined",
+  "eval",
+  "isFinite",
+  "isNaN",
+  "parseFloat",
+  "parseInt",
+  "decodeURI",
+  "decodeURIComponent",
+  "encodeURI",
+  "encodeURIComponent",
+  "escape",
+  "unescape",
+  "Object",
+  "Function",
+  "Boolean",
+  "Symbol",
+  "Error",
+  "AggregateError",
+  "EvalError",
+  "RangeError",
+  "ReferenceError",
+  "SyntaxError",
+  "TypeError",
+  "URIError",
+  "Number",
+  "BigInt",
+  "Math",
+  "Date",
+  "String",
+  "RegExp",
+  "Array",
+  "Int8Array",
+  "Uint8Array",
+  "Uint8ClampedArray",
+  "Int16Array",
+  "Uint16Array",
+  "Int32Array",
+  "Uint32Array",
+  "Float32Array",
+  "Float64Array",
+  "BigInt64Array",
+  "BigUint64Array",
+  "Map",
+  "Set",
+  "WeakMap",
+  "WeakSet",
+  "ArrayBuffer",
+  "DataView",
+  "Promise",
+  "Proxy",
+  "Reflect",
+  "JSON",
+  "Intl",
+  "harden",
+]);
 
 export function setup(
   emit: (batch: RecordBatch) => void,
@@ -58,6 +114,7 @@ export function setup(
     maxBuffered: config.max_buffered_records,
     maxPrintChars: config.max_print_bytes_per_session,
     maxCalls: config.max_calls_per_session,
+    maxOutputBytes: config.max_output_bytes_per_session,
   });
   // Math.random draws from the running session's own generator (see web/random.ts); set
   // before lockdown freezes Math.
@@ -74,7 +131,7 @@ export function setup(
   });
 
   const env = environment(config.vars);
-  const autokitteh = harden(createAutokitteh(registry, env));
+  const autokitteh = harden(createAutokitteh(registry, env, config.max_body_bytes));
   installGlobals(registry, config, env);
 
   /** Run user code for `session`; whatever it throws ends the session, and goes no further. */
@@ -148,9 +205,9 @@ function installGlobals(
   config: SandboxConfig,
   env: Readonly<Record<string, string>>,
 ): void {
-  const global = globalThis as Record<string, unknown>;
-  for (const name of ["lockdown", "repairIntrinsics", "hardenIntrinsics", ...REMOVED_GLOBALS]) {
-    delete global[name];
+  const global = globalThis as Record<string | symbol, unknown>;
+  for (const name of Reflect.ownKeys(global)) {
+    if (typeof name !== "string" || !STANDARD_GLOBALS.has(name)) delete global[name];
   }
   const timers = createTimers(registry, config.max_timers_per_session);
   const resolved = Promise.resolve();
@@ -176,7 +233,7 @@ function installGlobals(
     DOMException,
     crypto: createCrypto(registry),
     CryptoKey,
-    fetch: createFetch(registry),
+    fetch: createFetch(registry, config.max_body_bytes),
     Headers,
     Request,
     Response,

@@ -39,6 +39,10 @@ export interface Session {
   printBudget: number;
   /** Calls across the line made so far. */
   calls: number;
+  /** Bytes sent across the line so far (an estimate: string lengths and byte lengths). */
+  outputBytes: number;
+  /** Subscriptions open now. */
+  subscriptions: number;
 }
 
 export interface TimerEntry {
@@ -60,6 +64,8 @@ export interface RegistryLimits {
   maxPrintChars: number;
   /** Calls across the line a session may make. */
   maxCalls: number;
+  /** Bytes a session may send across the line in all (bodies, prints, arguments). */
+  maxOutputBytes: number;
 }
 
 /** A session went past one of its limits. */
@@ -112,6 +118,8 @@ export class SessionRegistry {
       nextTimerId: 1,
       printBudget: this.#limits.maxPrintChars,
       calls: 0,
+      outputBytes: 0,
+      subscriptions: 0,
     };
     this.#sessions.set(id, session);
     return session;
@@ -167,16 +175,25 @@ export class SessionRegistry {
     args: Bindings[B]["args"],
     result: Bindings[B]["result"],
   ): void {
-    this.#count(session);
+    this.#count(session, args, result);
     this.push({ type: "call", session_id: session.id, binding, args, result } as SandboxRecord);
   }
 
-  /** Count a call against the session's limit; past it, the call throws a `LimitError`. */
-  #count(session: Session): void {
+  /**
+   * Count a call, and what it sends, against the session's limits; past them, the call throws
+   * a `LimitError`. What crosses the line is bounded, so no session can flood the host.
+   */
+  #count(session: Session, ...sent: unknown[]): void {
     session.calls += 1;
     if (session.calls > this.#limits.maxCalls) {
       throw new LimitError(
         `call limit: the session made more than ${this.#limits.maxCalls} calls across the sandbox boundary`,
+      );
+    }
+    session.outputBytes += sizeOf(sent, 0);
+    if (session.outputBytes > this.#limits.maxOutputBytes) {
+      throw new LimitError(
+        `output limit: the session sent more than ${this.#limits.maxOutputBytes} bytes across the sandbox boundary`,
       );
     }
   }
@@ -187,7 +204,7 @@ export class SessionRegistry {
     binding: B,
     args: HostBindings[B]["args"],
   ): HostBindings[B]["result"] {
-    this.#count(session);
+    this.#count(session, args);
     const answer = this.#hostCall(this.#takeBatch(), session.id, binding, args);
     if (!answer.ok) throw toError(answer.name, answer.message);
     return answer.value as HostBindings[B]["result"];
@@ -199,7 +216,7 @@ export class SessionRegistry {
     binding: B,
     args: AsyncBindings[B]["args"],
   ): Promise<AsyncBindings[B]["result"]> {
-    this.#count(session);
+    this.#count(session, args);
     const callId = this.#nextCallId++;
     const promise = new Promise<AsyncBindings[B]["result"]>((resolve, reject) => {
       session.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject });
@@ -270,4 +287,15 @@ const ERRORS: Record<string, new (message: string) => Error> = {
 function toError(name: string | undefined, message: string): Error {
   const Constructor = ERRORS[name ?? "Error"];
   return Constructor !== undefined ? new Constructor(message) : new DOMException(message, name);
+}
+
+/** Roughly how many bytes a value takes when it crosses the line. */
+function sizeOf(value: unknown, depth: number): number {
+  if (typeof value === "string") return value.length;
+  if (value instanceof Uint8Array) return value.byteLength;
+  if (depth > 8 || value === null || typeof value !== "object") return 8;
+  let total = 8;
+  for (const item of Array.isArray(value) ? value : Object.values(value))
+    total += sizeOf(item, depth + 1);
+  return total;
 }

@@ -8,7 +8,7 @@
  * An isolate that dies (out of memory) takes its sessions with it and is replaced.
  */
 import type { Logger } from "pino";
-import { SandboxIsolate, type IsolateEvents } from "./isolate";
+import { SandboxIsolate, type Culprit, type IsolateEvents } from "./isolate";
 import type { RecordBatch, SandboxConfig } from "./protocol";
 import {
   SandboxSession,
@@ -115,7 +115,7 @@ export class DeploymentSandbox {
   /** Stop every session now and free the isolates. */
   close(reason: string): void {
     this.#closed = true;
-    for (const session of [...this.#sessions.values()]) session.lost(reason, false);
+    for (const session of [...this.#sessions.values()]) session.lost(reason, null);
     this.#disposeAll(reason);
   }
 
@@ -178,13 +178,12 @@ export class DeploymentSandbox {
     }
   }
 
-  #bury(isolate: SandboxIsolate, reason: string, culprit: string | null): void {
+  #bury(isolate: SandboxIsolate, reason: string, culprit: Culprit | null): void {
     this.#isolates.delete(isolate);
     if (!this.#closed) this.#logger.warn({ isolate: isolate.id, reason, culprit }, "isolate died");
+    const cause = `${reason} (while running session ${culprit?.sessionId ?? "unknown"})`;
     for (const id of [...isolate.sessions]) {
-      this.#sessions
-        .get(id)
-        ?.lost(`${reason} (while running session ${culprit ?? "unknown"})`, id === culprit);
+      this.#sessions.get(id)?.lost(cause, id === culprit?.sessionId ? culprit.limit : null);
     }
     if (!this.#closed && this.#isolates.size + this.#creating < this.#options.limits.minIsolates) {
       this.#grow();

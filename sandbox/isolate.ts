@@ -33,14 +33,21 @@ export interface IsolateEvents {
   onIdle(isolate: SandboxIsolate): void;
   /**
    * The isolate is gone; every session pinned to it is lost. `culprit` is the session whose
-   * entry was running when it went, if any.
+   * entry was running when it went, if any, and `limit` the limit it broke.
    */
-  onDeath(isolate: SandboxIsolate, reason: string, culprit: string | null): void;
+  onDeath(isolate: SandboxIsolate, reason: string, culprit: Culprit | null): void;
+}
+
+/** The session an isolate died of, and the limit it broke. */
+export interface Culprit {
+  sessionId: string;
+  limit: "memory limit" | "cpu time limit";
 }
 
 interface QueuedEntry {
   entry: Entry;
-  timeoutMs: number;
+  /** The entry's deadline, read when its turn comes (the session's budget may have shrunk). */
+  budgetMs: () => number;
   done: (result: EntryResult) => void;
 }
 
@@ -139,16 +146,17 @@ export class SandboxIsolate {
   }
 
   /**
-   * Queue an entry; it may run for at most `timeoutMs` before it is stopped. `first` puts it
-   * ahead of the others (a stop must not wait behind the session's own timers).
+   * Queue an entry; when its turn comes it may run for `budgetMs()` before it is stopped (and
+   * does not run at all when that is not positive). `first` puts it ahead of the others (a
+   * stop must not wait behind the session's own timers).
    */
-  run(entry: Entry, timeoutMs: number, first = false): Promise<EntryResult> {
+  run(entry: Entry, budgetMs: () => number, first = false): Promise<EntryResult> {
     return new Promise((done) => {
       if (this.#dead) {
         done({ ok: false, cpuMs: 0, failure: "dead", message: "the isolate is gone" });
         return;
       }
-      const queued = { entry, timeoutMs, done };
+      const queued = { entry, budgetMs, done };
       if (first) this.#queue.unshift(queued);
       else this.#queue.push(queued);
       this.#pump();
@@ -174,7 +182,7 @@ export class SandboxIsolate {
     return (await this.#isolate.getHeapStatistics()).used_heap_size;
   }
 
-  dispose(reason: string, culprit: string | null = null): void {
+  dispose(reason: string, culprit: Culprit | null = null): void {
     if (this.#dead) return;
     this.#dead = true;
     if (!this.#isolate.isDisposed) this.#isolate.dispose();
@@ -199,14 +207,23 @@ export class SandboxIsolate {
     });
   }
 
-  async #execute({ entry, timeoutMs }: QueuedEntry): Promise<EntryResult> {
+  async #execute({ entry, budgetMs }: QueuedEntry): Promise<EntryResult> {
+    const timeoutMs = budgetMs();
+    if (timeoutMs <= 0) {
+      return { ok: false, cpuMs: 0, failure: "cpu_limit", message: "no CPU time left" };
+    }
     const cpuBefore = this.#isolate.cpuTime;
     const cpuSince = () =>
       this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
-    const culprit = entry.kind === "quiesce" ? null : entry.session_id;
+    const sessionId = entry.kind === "quiesce" ? null : entry.session_id;
+    const blame = (limit: Culprit["limit"]) => (sessionId === null ? null : { sessionId, limit });
     // isolated-vm stops an entry at its timeout; should that ever fail, the isolate goes.
     const watchdog = setTimeout(
-      () => this.dispose("an entry ran past its deadline and could not be stopped", culprit),
+      () =>
+        this.dispose(
+          "an entry ran past its deadline and could not be stopped",
+          blame("cpu time limit"),
+        ),
       timeoutMs + WATCHDOG_GRACE_MS,
     );
     try {
@@ -219,11 +236,11 @@ export class SandboxIsolate {
       const message = error instanceof Error ? error.message : String(error);
       const cpuMs = cpuSince();
       if (/timed out/i.test(message)) {
-        await this.#quiesce(culprit);
+        await this.#quiesce(blame("cpu time limit"));
         return { ok: false, cpuMs, failure: "cpu_limit", message };
       }
       if (/memory limit/i.test(message) || this.#isolate.isDisposed) {
-        this.dispose("the isolate ran out of memory", culprit);
+        this.dispose("the isolate ran out of memory", blame("memory limit"));
         return { ok: false, cpuMs, failure: "memory_limit", message };
       }
       return { ok: false, cpuMs, failure: "internal", message };
@@ -237,7 +254,7 @@ export class SandboxIsolate {
    * the next entry, in the next session's name. Run them now, in no session's name (so they can
    * call nothing), before anything else; if they will not run out, the isolate goes.
    */
-  async #quiesce(culprit: string | null): Promise<void> {
+  async #quiesce(culprit: Culprit | null): Promise<void> {
     for (let attempt = 0; attempt < QUIESCE_ATTEMPTS; attempt++) {
       if (this.#dead) return;
       try {

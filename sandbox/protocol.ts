@@ -239,6 +239,10 @@ export interface SandboxConfig {
   max_print_bytes_per_session: number;
   /** Calls across the line a session may make; beyond them it ends with a limit error. */
   max_calls_per_session: number;
+  /** Bytes a session may send across the line in all; beyond them it ends with a limit error. */
+  max_output_bytes_per_session: number;
+  /** Largest body an outcome or a `fetch` request may have. */
+  max_body_bytes: number;
   /** Records buffered before they are sent early, bounding the sandbox's own buffer. */
   max_buffered_records: number;
 }

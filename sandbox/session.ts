@@ -136,16 +136,19 @@ export class SandboxSession {
   }
 
   /** The isolate holding this session died; `culprit` when this session exhausted it. */
-  lost(reason: string, culprit: boolean): void {
-    this.#fail(
-      culprit
-        ? {
-            kind: "limit",
-            reason: "memory limit",
-            detail: `the isolate ran out of memory (limit ${this.#limits.memoryLimitMb} MiB)`,
-          }
-        : { kind: "sandbox", reason },
-    );
+  /**
+   * The isolate holding this session died. `limit` when this session broke it (ran it out of
+   * memory, or ran past a deadline that could not be enforced otherwise).
+   */
+  lost(reason: string, limit: "memory limit" | "cpu time limit" | null): void {
+    if (limit === "memory limit") {
+      const detail = `the isolate ran out of memory (limit ${this.#limits.memoryLimitMb} MiB)`;
+      this.#fail({ kind: "limit", reason: limit, detail });
+    } else if (limit === "cpu time limit") {
+      this.#fail({ kind: "limit", reason: limit, detail: this.#cpuDetail() });
+    } else {
+      this.#fail({ kind: "sandbox", reason });
+    }
   }
 
   /** A call of this session that the host answers at once. */
@@ -196,23 +199,23 @@ export class SandboxSession {
   #run(entry: Entry): Promise<void> {
     const isolate = this.#isolate;
     if (isolate === null || this.#ending) return Promise.resolve();
-    const budgetMs = this.#limits.cpuMs - this.#cpuUsedMs;
-    return isolate.run(entry, budgetMs).then((result) => this.#charge(result));
+    // The budget is read when the entry's turn comes: entries queued earlier may spend it.
+    return isolate
+      .run(entry, () => this.#limits.cpuMs - this.#cpuUsedMs)
+      .then((result) => this.#charge(result));
   }
 
   #charge(result: EntryResult): void {
     this.#cpuUsedMs += result.cpuMs;
     if (this.#ended || (!result.ok && result.failure === "dropped")) return;
-    // Past its CPU budget, a session ends at the limit even if it had reported its end: it
-    // went on running after it (a promise chain that never stops, say).
-    if (!result.ok && result.failure === "cpu_limit") {
+    // Past its CPU budget, a session ends at the limit, whether the entry was stopped at its
+    // deadline or ran to its end over the budget, and even if the session had reported its
+    // end (it went on running after it: a promise chain that never stops, say).
+    const overBudget = this.#cpuUsedMs > this.#limits.cpuMs;
+    if ((!result.ok && result.failure === "cpu_limit") || overBudget) {
       this.#reportedEnd = null;
       this.#ending = false;
-      return this.#fail({
-        kind: "limit",
-        reason: "cpu time limit",
-        detail: `the session used more than ${this.#limits.cpuMs} ms of CPU time`,
-      });
+      return this.#fail({ kind: "limit", reason: "cpu time limit", detail: this.#cpuDetail() });
     }
     if (this.#reportedEnd !== null) return this.#finish(this.#reportedEnd);
     if (result.ok || this.#ending) return;
@@ -225,6 +228,10 @@ export class SandboxSession {
         this.#fail({ kind: "sandbox", reason: `sandbox runtime failed: ${result.message}` });
         break;
     }
+  }
+
+  #cpuDetail(): string {
+    return `the session used more than ${this.#limits.cpuMs} ms of CPU time`;
   }
 
   /**
@@ -267,7 +274,7 @@ export class SandboxSession {
     // Its waiting entries never run; the stop goes ahead of everything else.
     isolate.drop(this.id);
     void isolate
-      .run({ kind: "stop", session_id: this.id }, STOP_ENTRY_TIMEOUT_MS, true)
+      .run({ kind: "stop", session_id: this.id }, () => STOP_ENTRY_TIMEOUT_MS, true)
       .then(() => this.#finish(this.#reportedEnd ?? { ok: false, failure, cpuMs: 0 }));
   }
 

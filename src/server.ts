@@ -19,7 +19,7 @@ import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
 import { SandboxProcesses } from "./worker/remote-sandbox";
-import { createFetchAgent } from "./bindings/host-fetch";
+import { Fetcher } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
 
@@ -100,11 +100,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await restoreDeployments(projects, live, logger);
 
   const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue));
-  const fetchAgent = createFetchAgent(settings.fetchAllowPrivate);
+  const fetcher = new Fetcher(settings.fetchAllowPrivate);
   const running = new SessionManager({
     store: sessionsStore,
     subscriptions,
-    fetch: { agent: fetchAgent, allowPrivate: settings.fetchAllowPrivate },
+    fetch: { fetcher, allowPrivate: settings.fetchAllowPrivate },
     limits: settings.limits,
     logger,
   });
@@ -160,7 +160,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         http.closeAllConnections();
         await processes.close("the server shut down while the session was running");
         bundler.close();
-        void fetchAgent.close();
+        void fetcher.close();
         await stopped;
         // Let the sessions' last records reach the queue before the final commit.
         await new Promise((resolve) => setImmediate(resolve));

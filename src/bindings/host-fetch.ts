@@ -3,7 +3,8 @@
  * against the project's `allow_net` before anything leaves the machine; names are resolved
  * here, every address checked, and the connection made to the address that was checked, so a
  * name that resolves (or re-resolves) to a private address cannot slip through. Bodies are
- * whole, in both directions, and bounded.
+ * whole, in both directions, and bounded; so are the fetches in flight, per session and for
+ * the whole server, and the response bytes they hold.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
@@ -22,21 +23,104 @@ export interface FetchPolicy {
 const MAX_REDIRECTS = 20;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** One agent per server: its lookup refuses private addresses unless they are allowed. */
-export function createFetchAgent(allowPrivate: boolean): Agent {
-  return new Agent({ connect: { lookup: checkedLookup(allowPrivate) } });
+/** Fetches one session may have in flight at once. */
+const MAX_PER_SESSION = 16;
+/** Fetches the server may have in flight at once. */
+const MAX_IN_FLIGHT = 256;
+/** Response bytes all fetches in flight may hold at once. */
+const MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+
+/**
+ * Request headers the server sets itself (as the Fetch Standard forbids scripts to): a wrong
+ * Content-Length would hang the request, a Host would aim it elsewhere.
+ */
+const FORBIDDEN_REQUEST_HEADERS = new Set([
+  "accept-charset",
+  "accept-encoding",
+  "access-control-request-headers",
+  "access-control-request-method",
+  "connection",
+  "content-length",
+  "date",
+  "dnt",
+  "expect",
+  "host",
+  "keep-alive",
+  "origin",
+  "referer",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "via",
+  "proxy-connection",
+]);
+/** Headers that carry credentials: not sent on to another origin when a redirect leads there. */
+const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "cookie2", "proxy-authorization"]);
+
+/** The server's fetcher: one connection pool, and the server-wide limits. */
+export class Fetcher {
+  readonly #agent: Agent;
+  readonly #perSession = new Map<string, number>();
+  #inFlight = 0;
+  #bytes = 0;
+
+  constructor(allowPrivate: boolean) {
+    // The pool's lookup refuses private addresses unless they are allowed.
+    this.#agent = new Agent({ connect: { lookup: checkedLookup(allowPrivate) } });
+  }
+
+  async fetch(sessionId: string, request: WireRequest, policy: FetchPolicy): Promise<WireResponse> {
+    const mine = this.#perSession.get(sessionId) ?? 0;
+    if (mine >= MAX_PER_SESSION) {
+      throw new NetworkRefusedError(
+        `fetch: a session may have at most ${MAX_PER_SESSION} fetches in flight`,
+      );
+    }
+    if (this.#inFlight >= MAX_IN_FLIGHT) {
+      throw new NetworkRefusedError(
+        "fetch: the server has too many fetches in flight; try again later",
+      );
+    }
+    this.#perSession.set(sessionId, mine + 1);
+    this.#inFlight += 1;
+    try {
+      return await hostFetch(request, policy, this.#agent, this);
+    } finally {
+      this.#inFlight -= 1;
+      const left = (this.#perSession.get(sessionId) ?? 1) - 1;
+      if (left > 0) this.#perSession.set(sessionId, left);
+      else this.#perSession.delete(sessionId);
+    }
+  }
+
+  /** Take room for `bytes` more response bytes; false when the server holds too many. */
+  reserve(bytes: number): boolean {
+    if (this.#bytes + bytes > MAX_BYTES_IN_FLIGHT) return false;
+    this.#bytes += bytes;
+    return true;
+  }
+
+  release(bytes: number): void {
+    this.#bytes -= bytes;
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
 }
 
-export async function hostFetch(
+async function hostFetch(
   request: WireRequest,
   policy: FetchPolicy,
   agent: Agent,
+  budget: Pick<Fetcher, "reserve" | "release">,
 ): Promise<WireResponse> {
   const signal = AbortSignal.timeout(policy.timeoutMs);
   let url = new URL(request.url);
   let method = request.method;
   let body = request.body;
-  let headers = request.headers;
+  let headers = request.headers.filter(([name]) => !isForbidden(name.toLowerCase()));
 
   for (let redirects = 0; ; redirects++) {
     checkHop(url, policy);
@@ -60,7 +144,7 @@ export async function hostFetch(
       location === null ||
       request.redirect === "manual"
     ) {
-      const bytes = await readBounded(response, policy.maxResponseBytes, url);
+      const bytes = await readBounded(response, policy.maxResponseBytes, url, budget);
       return {
         url: url.href,
         redirected: redirects > 0,
@@ -87,8 +171,9 @@ export async function hostFetch(
       body = null;
       headers = headers.filter(([name]) => !name.toLowerCase().startsWith("content-"));
     }
-    if (next.origin !== url.origin)
-      headers = headers.filter(([name]) => name.toLowerCase() !== "authorization");
+    if (next.origin !== url.origin) {
+      headers = headers.filter(([name]) => !CREDENTIAL_HEADERS.has(name.toLowerCase()));
+    }
     url = next;
   }
 }
@@ -135,33 +220,50 @@ function checkedLookup(allowPrivate: boolean): LookupFunction {
 }
 
 async function readBounded(
-  response: Response | Awaited<ReturnType<typeof undiciFetch>>,
+  response: Awaited<ReturnType<typeof undiciFetch>>,
   maxBytes: number,
   url: URL,
+  budget: Pick<Fetcher, "reserve" | "release">,
 ): Promise<Uint8Array> {
   const reader = response.body?.getReader();
   if (reader === undefined) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new NetworkRefusedError(
-        `fetch: the response from ${url.host} is larger than ${maxBytes} bytes`,
-      );
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (total + value.length > maxBytes) {
+        await reader.cancel();
+        throw new NetworkRefusedError(
+          `fetch: the response from ${url.host} is larger than ${maxBytes} bytes`,
+        );
+      }
+      if (!budget.reserve(value.length)) {
+        await reader.cancel();
+        throw new NetworkRefusedError(
+          "fetch: the server holds too many response bytes; try again later",
+        );
+      }
+      total += value.length;
+      chunks.push(value);
     }
-    chunks.push(value);
+    const out = new Uint8Array(total);
+    let offset = 0;
+    for (const chunk of chunks) {
+      out.set(chunk, offset);
+      offset += chunk.length;
+    }
+    return out;
+  } finally {
+    budget.release(total);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+}
+
+function isForbidden(name: string): boolean {
+  return (
+    FORBIDDEN_REQUEST_HEADERS.has(name) || name.startsWith("proxy-") || name.startsWith("sec-")
+  );
 }
 
 function describeFailure(url: URL, error: unknown, policy: FetchPolicy): string {

@@ -46,6 +46,14 @@ export function isPublicAddress(address: string): boolean {
   let parsed = ipaddr.parse(bare);
   if (parsed.kind() === "ipv6") {
     const v6 = parsed as ipaddr.IPv6;
+    // ::/96 (`::`, `::1`, and the deprecated IPv4-compatible `::a.b.c.d`) is never public.
+    if (
+      v6
+        .toByteArray()
+        .slice(0, 12)
+        .every((byte) => byte === 0)
+    )
+      return false;
     if (v6.isIPv4MappedAddress()) parsed = v6.toIPv4Address();
     // NAT64 (64:ff9b::/96) carries an IPv4 address; judge that one.
     else if (v6.range() === "rfc6052") parsed = ipaddr.fromByteArray(v6.toByteArray().slice(12));

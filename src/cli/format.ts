@@ -29,12 +29,20 @@ export function logLine(entry: LogEntry): string {
 
 /** Control characters (escape sequences, line breaks, ...) shown as `\xHH`, not obeyed. */
 export function visible(text: string): string {
-  return text.replace(
-    // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-    /[\x00-\x1f\x7f-\x9f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
-  );
+  return text.replace(HIDDEN, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }
+
+/**
+ * Control characters, and the Unicode marks that reorder or break what a terminal shows
+ * (bidirectional overrides and isolates, line and paragraph separators).
+ */
+// eslint-disable-next-line no-control-regex -- control characters are what it looks for
+const HIDDEN = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function describe({ kind, data }: LogEntry): string {
   const v = (value: unknown) => visible(String(value));

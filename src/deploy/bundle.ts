@@ -6,8 +6,9 @@
  * Each trigger's handler is re-exported under a short key (`h0`, `h1`, ...); a missing export
  * is then a bundling error that points at the line naming it.
  */
-import { build, type Message, type Plugin } from "esbuild";
+import { build, type Message, type Plugin, type TsconfigRaw } from "esbuild";
 import path from "node:path/posix";
+import { safeTsconfig, TsconfigError, TSCONFIG_FILE } from "./tsconfig";
 
 export type ProjectFiles = ReadonlyMap<string, Buffer>;
 
@@ -60,7 +61,19 @@ export async function bundleProject(
         `export { ${JSON.stringify(h.exportName)} as ${h.key} } from ${JSON.stringify("./" + h.file)};`,
     )
     .join("\n");
-  const tsconfig = files.get("tsconfig.json")?.toString("utf8");
+  const tsconfigText = files.get(TSCONFIG_FILE)?.toString("utf8");
+  let tsconfig: TsconfigRaw | undefined;
+  try {
+    tsconfig = tsconfigText === undefined ? undefined : safeTsconfig(tsconfigText);
+  } catch (error) {
+    if (!(error instanceof TsconfigError)) throw error;
+    return {
+      ok: false,
+      problems: [
+        { file: TSCONFIG_FILE, line: null, column: null, message: error.message, handler: null },
+      ],
+    };
+  }
 
   try {
     const result = await build({

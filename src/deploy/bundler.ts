@@ -22,24 +22,24 @@ export class Bundler {
   #nextId = 1;
 
   bundle(files: ProjectFiles, handlers: HandlerRef[]): Promise<BundleResult> {
-    const process = this.#process();
+    const bundler = this.#process();
     const id = this.#nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
-        process.pending.delete(id);
-        process.child.kill("SIGKILL");
+        bundler.pending.delete(id);
+        killGroup(bundler.child);
         resolve(failure(`bundling took longer than ${BUILD_TIMEOUT_MS / 1000} s and was stopped`));
       }, BUILD_TIMEOUT_MS);
-      process.pending.set(id, (result) => {
+      bundler.pending.set(id, (result) => {
         clearTimeout(timer);
         resolve(result);
       });
-      process.child.send({ id, files: new Map(files), handlers });
+      bundler.child.send({ id, files: new Map(files), handlers });
     });
   }
 
   close(): void {
-    this.#current?.child.kill();
+    if (this.#current !== null) killGroup(this.#current.child);
     this.#current = null;
   }
 
@@ -47,27 +47,29 @@ export class Bundler {
     if (this.#current !== null && this.#current.child.connected) return this.#current;
     const child = fork(path.join(packageRoot(), "dist", "bundler-main.js"), [], {
       serialization: "advanced",
+      // A process group of its own, so that esbuild's process goes with it when it is killed.
+      detached: true,
       // esbuild's own crash report (a Go stack dump) is long and says nothing to a user.
       stdio: ["ignore", "ignore", "ignore", "ipc"],
     });
-    const process: BundlerProcess = { child, pending: new Map() };
+    const bundler: BundlerProcess = { child, pending: new Map() };
     const retire = () => {
-      if (this.#current === process) this.#current = null;
+      if (this.#current === bundler) this.#current = null;
     };
     child.on("message", (message: { id: number; result: BundleResult; fatal?: boolean }) => {
       if (message.fatal) retire();
-      process.pending.get(message.id)?.(message.result);
-      process.pending.delete(message.id);
+      bundler.pending.get(message.id)?.(message.result);
+      bundler.pending.delete(message.id);
     });
     child.on("exit", () => {
       retire();
-      for (const resolve of process.pending.values()) {
+      for (const resolve of bundler.pending.values()) {
         resolve(failure("esbuild crashed on this project's code"));
       }
-      process.pending.clear();
+      bundler.pending.clear();
     });
-    this.#current = process;
-    return process;
+    this.#current = bundler;
+    return bundler;
   }
 }
 
@@ -76,4 +78,13 @@ function failure(message: string): BundleResult {
     ok: false,
     problems: [{ file: null, line: null, column: null, message, handler: null }],
   };
+}
+
+/** Kill the bundler process and everything it started (esbuild's own process). */
+function killGroup(child: ChildProcess): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+  } catch {
+    child.kill("SIGKILL");
+  }
 }

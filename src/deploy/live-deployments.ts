@@ -43,6 +43,8 @@ const MAX_TIMERS_PER_SESSION = 1_000;
 const MAX_PRINT_CHARS_PER_SESSION = 1024 * 1024;
 /** Calls across the sandbox line one session may make; beyond them it ends (a limit). */
 const MAX_CALLS_PER_SESSION = 20_000;
+/** Bytes one session may send across the sandbox line, in all. */
+const MAX_OUTPUT_BYTES_PER_SESSION = 64 * 1024 * 1024;
 
 /** Pool sizing; the README explains why a deployment has more than one isolate. */
 export interface PoolSettings {
@@ -112,6 +114,8 @@ export class LiveDeployments {
         max_buffered_records: 256,
         max_print_bytes_per_session: MAX_PRINT_CHARS_PER_SESSION,
         max_calls_per_session: MAX_CALLS_PER_SESSION,
+        max_output_bytes_per_session: MAX_OUTPUT_BYTES_PER_SESSION,
+        max_body_bytes: this.#limits.maxBodyBytes,
       },
       triggers: manifest.project.triggers.map((t) => t.name),
       limits: {

@@ -3,9 +3,8 @@
  * `crypto.subtle` and `fetch`. Each answer comes with what the session log records of it;
  * bytes are logged by their size only (they may be keys or bodies).
  */
-import type { Agent } from "undici";
 import type { AsyncCallRecord, HostAnswer } from "../../sandbox";
-import { hostFetch, type FetchPolicy } from "../bindings/host-fetch";
+import type { Fetcher, FetchPolicy } from "../bindings/host-fetch";
 import { NetworkRefusedError } from "../bindings/net-policy";
 import { SessionKeys } from "../bindings/session-keys";
 import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscription-hub";
@@ -15,7 +14,7 @@ export interface HostCallContext {
   project: string;
   subscriptions: SubscriptionHub;
   fetchPolicy: FetchPolicy;
-  fetchAgent: Agent;
+  fetcher: Fetcher;
 }
 
 export interface Answered {
@@ -33,9 +32,14 @@ export class HostCalls {
   }
 
   /** The sandbox process accepted `subscribe(source, filter)` as `id`: start queueing. */
-  subscribed(id: string, source: string, filter: string | null): void {
+  subscribed(
+    id: string,
+    source: string,
+    filter: string | null,
+    recordedFilter: string | null,
+  ): void {
     const { sessionId, project, subscriptions } = this.#context;
-    subscriptions.add({ id: sessionId, project }, id, source, filter);
+    subscriptions.add({ id: sessionId, project }, id, source, filter, recordedFilter);
   }
 
   async answer(record: AsyncCallRecord): Promise<Answered> {
@@ -63,11 +67,8 @@ export class HostCalls {
         return { value: valid, logged: valid };
       }
       case "fetch": {
-        const response = await hostFetch(
-          record.args[0],
-          this.#context.fetchPolicy,
-          this.#context.fetchAgent,
-        );
+        const { fetcher, fetchPolicy, sessionId } = this.#context;
+        const response = await fetcher.fetch(sessionId, record.args[0], fetchPolicy);
         const { status, url, redirected, headers, body } = response;
         return {
           value: response,

@@ -23,8 +23,13 @@ export class Redactor {
       forms.add(JSON.stringify(secret).slice(1, -1));
       forms.add(inspectEscaped(secret));
       forms.add(encodeURIComponent(secret));
+      for (const encoded of urlEncodings(secret)) forms.add(encoded);
+      for (const encoded of base64Cores(secret)) forms.add(encoded);
     }
-    this.#forms = [...forms].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
+    // A form shorter than this would match too much that is not the secret.
+    this.#forms = [...forms]
+      .filter((f) => f.length >= MIN_FORM_CHARS || secrets.includes(f))
+      .sort((a, b) => b.length - a.length);
     this.#bytes = secrets.map((s) => Buffer.from(s, "utf8")).sort((a, b) => b.length - a.length);
   }
 
@@ -73,6 +78,40 @@ export class Redactor {
 }
 
 const CONTROL_NAMES: Record<number, string> = { 8: "b", 9: "t", 10: "n", 12: "f", 13: "r" };
+const MIN_FORM_CHARS = 4;
+
+/** The secret as URLs carry it: in a query (as `URL` writes it), a form, and a path. */
+function urlEncodings(secret: string): string[] {
+  const forms: string[] = [];
+  try {
+    forms.push(new URL(`http://x/?${secret}`).search.slice(1));
+    forms.push(new URL(`http://x/${secret}`).pathname.slice(1));
+  } catch {
+    // Not every string survives a URL; the other forms still apply.
+  }
+  forms.push(new URLSearchParams({ s: secret }).toString().slice(2));
+  return forms;
+}
+
+/**
+ * The part of the secret's base64 (and base64url) that is the same wherever the secret sits
+ * in what was encoded: for each of the three alignments, the groups made of its bytes alone.
+ * This catches a secret inside an encoded whole, such as `Basic base64(user:secret)`.
+ */
+function base64Cores(secret: string): string[] {
+  const bytes = Buffer.from(secret, "utf8");
+  const cores: string[] = [];
+  for (let pad = 0; pad < 3; pad++) {
+    const encoded = Buffer.concat([Buffer.alloc(pad), bytes])
+      .toString("base64")
+      .replace(/=+$/, "");
+    const start = pad === 0 ? 0 : 4;
+    const whole = Math.floor((pad + bytes.length) / 3) * 4;
+    const core = encoded.slice(start, whole);
+    if (core.length > 0) cores.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"));
+  }
+  return cores;
+}
 
 /** A string as `console.log` shows it inside an object (object-inspect's single quotes). */
 function inspectEscaped(text: string): string {

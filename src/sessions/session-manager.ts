@@ -3,7 +3,7 @@
  * them against the limit, and stopping them on request.
  */
 import type { Logger } from "pino";
-import type { Agent } from "undici";
+import type { Fetcher } from "../bindings/host-fetch";
 import type { WireEventData } from "../../sandbox";
 import type { RemoteSession } from "../worker/remote-sandbox";
 import type { LiveTrigger } from "../deploy/live-deployments";
@@ -29,14 +29,14 @@ export class SessionManager {
   readonly #byProject = new Map<string, number>();
   readonly #store: SessionsStore;
   readonly #subscriptions: SubscriptionHub;
-  readonly #fetch: { agent: Agent; allowPrivate: boolean };
+  readonly #fetch: { fetcher: Fetcher; allowPrivate: boolean };
   readonly #limits: Limits;
   readonly #logger: Logger;
 
   constructor(options: {
     store: SessionsStore;
     subscriptions: SubscriptionHub;
-    fetch: { agent: Agent; allowPrivate: boolean };
+    fetch: { fetcher: Fetcher; allowPrivate: boolean };
     limits: Limits;
     logger: Logger;
   }) {
@@ -78,7 +78,7 @@ export class SessionManager {
       host: {
         project: deployment.project,
         subscriptions: this.#subscriptions,
-        fetchAgent: this.#fetch.agent,
+        fetcher: this.#fetch.fetcher,
         fetchPolicy: {
           allowNet: deployment.manifest.project.allow_net,
           allowPrivate: this.#fetch.allowPrivate,

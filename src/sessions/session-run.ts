@@ -160,7 +160,8 @@ export class SessionRun implements SessionListener {
       return;
     }
     const id = answer.value as string;
-    this.#calls.subscribed(id, ...args);
+    const [source, filter] = args;
+    this.#calls.subscribed(id, source, filter, filter === null ? null : redact.text(filter));
     this.#log("call", redact.value({ binding: "subscribe", args, result: id }));
   }
 

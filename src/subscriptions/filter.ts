@@ -20,42 +20,70 @@ export interface FilterInput {
 export class FilterError extends Error {}
 
 const VARIABLES = new Set(["data", "event_type"]);
+const MAX_FILTER_CHARS = 1000;
+const MAX_FILTER_NODES = 200;
+/** Bodies up to this size are parsed as JSON for filters; larger ones have `json: null`. */
+export const MAX_FILTER_JSON_CHARS = 64 * 1024;
+/** Nesting of event data that filters see; deeper values are null. */
+const MAX_FILTER_DEPTH = 32;
 const env = celEnv();
 
 export function compileFilter(source: string): EventFilter {
+  if (source.length > MAX_FILTER_CHARS) {
+    throw new FilterError(`a filter may be at most ${MAX_FILTER_CHARS} characters long`);
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(source);
   } catch (error) {
+    const reason = (error as Error).message.replace(/^<input>:/, "");
+    throw new FilterError(`filter ${JSON.stringify(source)} does not compile: ${reason}`);
+  }
+  const shape = inspect(parsed.expr);
+  const unknown = shape.freeNames.filter((name) => !VARIABLES.has(name));
+  if (unknown.length > 0) {
+    const names = unknown.map((n) => JSON.stringify(n)).join(", ");
     throw new FilterError(
-      `filter ${JSON.stringify(source)} does not compile: ${(error as Error).message.replace(/^<input>:/, "")}`,
+      `filter ${JSON.stringify(source)} uses ${names}; filters can use data and event_type`,
     );
   }
-  const unknown = freeNames(parsed.expr).filter((name) => !VARIABLES.has(name));
-  if (unknown.length > 0) {
+  // Bounds on what one evaluation can cost, since it runs on the server for every event:
+  // a comprehension inside a comprehension multiplies, so it is refused outright.
+  if (shape.nodes > MAX_FILTER_NODES) {
     throw new FilterError(
-      `filter ${JSON.stringify(source)} uses ${unknown.map((n) => JSON.stringify(n)).join(", ")}; filters can use data and event_type`,
+      `filter ${JSON.stringify(source)} is too complex (more than ${MAX_FILTER_NODES} terms)`,
+    );
+  }
+  if (shape.comprehensionDepth > 1) {
+    throw new FilterError(
+      `filter ${JSON.stringify(source)} nests a macro (all, exists, map, filter…) inside another; filters may not`,
     );
   }
   const evaluate = plan(env, parsed);
   return (input) => {
-    const result = evaluate(input as never);
-    return !isCelError(result) && result === true;
+    try {
+      const result = evaluate(input as never);
+      return !isCelError(result) && result === true;
+    } catch {
+      return false;
+    }
   };
 }
 
 /** The event as CEL sees it: objects as maps, JSON numbers as doubles, the body's bytes as bytes. */
 export function filterInput(data: WireEventData, eventType: string): FilterInput {
   const { body } = data;
+  // Parsing and converting a large body would hold up the server for every event; filters
+  // see `data.body.json` only for bodies up to this size (null above it).
   let json: unknown = null;
-  if (body.text !== null) {
+  if (body.text !== null && body.text.length <= MAX_FILTER_JSON_CHARS) {
     try {
       json = JSON.parse(body.text);
     } catch {
       json = null;
     }
   }
-  const converted = toCel({ ...data, body: { text: body.text, json, form: body.form } }) as Map<
+  const converted = toCel({ ...data, body: { text: body.text, json, form: body.form } }, 0) as Map<
     string,
     unknown
   >;
@@ -63,10 +91,11 @@ export function filterInput(data: WireEventData, eventType: string): FilterInput
   return { data: converted, event_type: eventType };
 }
 
-function toCel(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(toCel);
+function toCel(value: unknown, depth: number): unknown {
+  if (depth > MAX_FILTER_DEPTH) return null;
+  if (Array.isArray(value)) return value.map((item) => toCel(item, depth + 1));
   if (value !== null && typeof value === "object" && !(value instanceof Uint8Array)) {
-    return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v)]));
+    return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v, depth + 1)]));
   }
   return value;
 }
@@ -75,45 +104,56 @@ interface ExprNode {
   exprKind: { case: string | undefined; value?: unknown };
 }
 
-/** Identifiers the expression reads that no comprehension (`all`, `exists`, `map`…) binds. */
-function freeNames(root: ExprNode): string[] {
+/**
+ * What an expression reads (identifiers no comprehension binds), how many terms it has, and
+ * how deeply its comprehensions (`all`, `exists`, `map`, …) nest.
+ */
+function inspect(root: ExprNode): {
+  freeNames: string[];
+  nodes: number;
+  comprehensionDepth: number;
+} {
   const found = new Set<string>();
-  const visit = (node: ExprNode | undefined, bound: ReadonlySet<string>): void => {
+  let nodes = 0;
+  let deepest = 0;
+  const visit = (node: ExprNode | undefined, bound: ReadonlySet<string>, depth: number): void => {
     if (node === undefined) return;
+    nodes += 1;
+    deepest = Math.max(deepest, depth);
     const { case: kind, value } = node.exprKind as { case: string; value: Record<string, any> };
     switch (kind) {
       case "identExpr":
         if (!bound.has(value.name)) found.add(value.name);
         break;
       case "selectExpr":
-        visit(value.operand, bound);
+        visit(value.operand, bound, depth);
         break;
       case "callExpr":
-        visit(value.target, bound);
-        for (const arg of value.args) visit(arg, bound);
+        visit(value.target, bound, depth);
+        for (const arg of value.args) visit(arg, bound, depth);
         break;
       case "listExpr":
-        for (const element of value.elements) visit(element, bound);
+        for (const element of value.elements) visit(element, bound, depth);
         break;
       case "structExpr":
         for (const entry of value.entries) {
-          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, bound);
-          visit(entry.value, bound);
+          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, bound, depth);
+          visit(entry.value, bound, depth);
         }
         break;
       case "comprehensionExpr": {
-        visit(value.iterRange, bound);
-        visit(value.accuInit, bound);
         const inner = new Set(
           [...bound, value.iterVar, value.iterVar2, value.accuVar].filter(Boolean),
         );
-        visit(value.loopCondition, inner);
-        visit(value.loopStep, inner);
-        visit(value.result, inner);
+        visit(value.iterRange, bound, depth + 1);
+        visit(value.accuInit, bound, depth + 1);
+        visit(value.loopCondition, inner, depth + 1);
+        visit(value.loopStep, inner, depth + 1);
+        visit(value.result, inner, depth + 1);
         break;
       }
     }
   };
-  visit(root, new Set());
-  return [...found];
+  visit(root, new Set(), 0);
+  return { freeNames: [...found], nodes, comprehensionDepth: deepest };
 }

@@ -64,6 +64,8 @@ export class SubscriptionHub {
     id: string,
     source: string,
     filterText: string | null,
+    /** The filter as stored in SQLite (secrets redacted). */
+    recordedFilter: string | null = filterText,
   ): void {
     const filter = filterText === null ? null : compileFilter(filterText);
     const subscription: Subscription = {
@@ -81,7 +83,7 @@ export class SubscriptionHub {
       session_id: session.id,
       project: session.project,
       source,
-      filter: filterText,
+      filter: recordedFilter,
       created_at: new Date().toISOString(),
     });
   }

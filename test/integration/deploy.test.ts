@@ -346,3 +346,30 @@ describe("hostile uploads", () => {
     expect(Date.now() - started).toBeLessThan(3000);
   });
 });
+
+describe("tsconfig.json", () => {
+  it("passes on options that change the output, and refuses those that read the disk", async () => {
+    const decorated = `function log(_: unknown, _context: unknown) {}\nclass A { @log m() {} }\nexport function handle() { void A; }\n`;
+    const ok = await t.deployFiles({
+      "autokitteh.yaml": manifest("tsconfig_ok", TRIGGERS),
+      "program.ts": decorated,
+      "tsconfig.json":
+        '{ // comments are fine\n "compilerOptions": { "experimentalDecorators": false, "target": "ES2022" } }',
+    });
+    expect(ok.status).toBe(201);
+    for (const [tsconfig, message] of [
+      ['{ "extends": "/dev/zero" }', '"extends" is not supported'],
+      ['{ "compilerOptions": { "paths": { "x": ["/etc/passwd"] } } }', "paths is not supported"],
+      ['{ "compilerOptions": { "baseUrl": "/" } }', "baseUrl is not supported"],
+      ["{ not json", "is not valid JSON"],
+    ] as const) {
+      const { status, body } = await deployError({
+        "autokitteh.yaml": manifest("tsconfig_bad", TRIGGERS),
+        "program.ts": GOOD,
+        "tsconfig.json": tsconfig,
+      });
+      expect(status, tsconfig).toBe(400);
+      expect(body.details[0]!.message, tsconfig).toContain(message);
+    }
+  });
+});

@@ -13,7 +13,7 @@ import path from "node:path";
 const SECRET = "s3cr3t'value\nwith-newline";
 const PROGRAM = `
 import { getenv, http_outcome } from "autokitteh";
-export function leak() {
+export async function leak() {
   const secret = getenv("TOKEN")!;
   console.log(secret);
   console.log({ secret, nested: [secret] });
@@ -22,6 +22,9 @@ export function leak() {
   console.log("x".repeat(65_530) + secret);
   try { http_outcome({ status_code: ("z".repeat(30) + secret) as never }); } catch (e) { console.log((e as Error).message); }
   http_outcome({ body: new Uint8Array([0xff, ...new TextEncoder().encode(secret)]), more: true });
+  try { await fetch("https://example.com/x?key=" + secret, { headers: { Authorization: "Basic " + btoa("user:" + secret.replace(/[^\x00-\xff]/g, "")) } }); } catch {}
+  console.log("x".repeat(1024 * 1024 - 10));
+  console.log(secret);
   throw new Error("failed with " + secret);
 }
 `;
@@ -87,6 +90,10 @@ it("keeps the secret out of the log, the API and the server log, in every form p
     "s3cr3t\\'value",
     "s3cr3t'value",
     Buffer.from(SECRET).toString("base64").slice(0, 12),
+    new URL("http://x/?k=" + SECRET).search.slice(3),
+    Buffer.from("user:" + SECRET)
+      .toString("base64")
+      .slice(8, 20),
   ];
   for (const [where, text] of Object.entries({ log, session, project: project_, serverLog })) {
     for (const form of forms)

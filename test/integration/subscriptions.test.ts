@@ -338,3 +338,42 @@ describe("the approval example", () => {
     expect(await answerB.json()).toEqual({ id: "req-b", status: "rejected", by: "bob" });
   });
 });
+
+describe("filters cannot hold up the server", () => {
+  it("refuses a macro nested in another, or a filter too long, at subscribe and at deploy", async () => {
+    const nested = "[0,1,2,3,4,5,6,7,8,9].all(a, [0,1,2,3,4,5,6,7,8,9].all(b, true))";
+    const yaml =
+      manifest("nested_filter", [{ name: "hook", call: "program.ts:on_push" }]) +
+      `      filter: "${nested}"\n`;
+    const response = await t.deployFiles({
+      "autokitteh.yaml": yaml,
+      "program.ts": "export function on_push() {}\n",
+    });
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(await response.json())).toContain("nests a macro");
+    const { compileFilter } = await import("../../src/subscriptions/filter");
+    expect(() => compileFilter(nested)).toThrow(/nests a macro/);
+    expect(() => compileFilter("data.x == 1 && " + "true && ".repeat(200) + "true")).toThrow(
+      /at most 1000 characters|too complex/,
+    );
+  });
+
+  it("evaluates a filter on a large body without parsing it", async () => {
+    const { compileFilter, filterInput } = await import("../../src/subscriptions/filter");
+    const filter = compileFilter("data.body.json == null && size(data.body.text) > 0");
+    const text = "[" + Array(2_000_000).fill("{}").join(",") + "]";
+    const started = Date.now();
+    const input = filterInput(
+      {
+        method: "POST",
+        raw_url: "/",
+        url: { path: "/", query: {}, path_suffix: "" },
+        headers: {},
+        body: { bytes: new Uint8Array(0), text, form: null },
+      },
+      "post",
+    );
+    expect(filter(input)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(200);
+  });
+});

@@ -91,6 +91,13 @@ export async function fetch_apis(event: { data: { url: { query: Record<string, s
   };
 }
 
+export async function fetch_many(event: { data: { url: { query: Record<string, string> } } }) {
+  const base = event.data.url.query.base;
+  const results = await Promise.all(Array.from({ length: 20 }, () => fetch(base + "/slow").then((r) => r.status, (e) => (e as Error).message)));
+  const wrongLength = await fetch(base + "/echo", { method: "POST", body: "12345", headers: { "Content-Length": "1", Host: "evil.example" } });
+  return { ok: results.filter((r) => r === 200).length, refused: results.filter((r) => typeof r === "string"), echoed: await wrongLength.json() };
+}
+
 export async function fetch_refused(event: { data: { url: { query: Record<string, string> } } }) {
   const port = event.data.url.query.port;
   const out: Record<string, string> = {};
@@ -117,6 +124,7 @@ const triggers = [
   "ed25519",
   "random_per_session",
   "fetch_apis",
+  "fetch_many",
   "fetch_refused",
 ].map((name) => ({ name, call: `program.ts:${name}`, is_sync: true }));
 
@@ -139,6 +147,7 @@ beforeAll(async () => {
     if (req.url === "/redirect-away")
       return void res.writeHead(307, { location: "http://10.0.0.1/" }).end();
     if (req.url === "/big") return void res.end(Buffer.alloc(128 * 1024));
+    if (req.url === "/slow") return void setTimeout(() => res.end("slow"), 300);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -305,6 +314,20 @@ describe("fetch", () => {
     expect(result.trace).toMatch(/^TypeError: Request: the method TRACE is not allowed/);
     expect(result.getBody).toMatch(/^TypeError: Request: a GET request cannot have a body/);
     expect(result.big).toMatch(/larger than 65536 bytes/);
+  });
+
+  it("holds at most 16 fetches of a session in flight, and sets framing headers itself", async () => {
+    const result = await call(
+      lax,
+      laxProject,
+      "fetch_many",
+      `?base=${encodeURIComponent(mockBase)}`,
+    );
+    expect(result.ok).toBe(16);
+    expect(result.refused).toEqual(
+      Array(4).fill("fetch: a session may have at most 16 fetches in flight"),
+    );
+    expect(result.echoed).toEqual({ method: "POST", url: "/echo", body: "12345" });
   });
 
   it("refuses loopback in every spelling, even when allow_net names it, without sending anything", async () => {

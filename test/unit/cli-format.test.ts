@@ -6,6 +6,10 @@ const HOSTILE =
   "\x1b[2J\x1b]0;pwned-title\x07\rOVERWRITTEN\n2026-01-01T00:00:00.000Z  state    completed";
 
 describe("CLI output", () => {
+  it("shows bidirectional overrides and line separators as escapes", () => {
+    expect(visible("a\u202eb\u2066c\u2028d")).toBe("a\\u202eb\\u2066c\\u2028d");
+  });
+
   it("shows control characters as escapes", () => {
     expect(visible("a\x1b[2Jb\nc\x9b")).toBe("a\\x1b[2Jb\\x0ac\\x9b");
   });

@@ -31,6 +31,8 @@ describe("isPublicAddress", () => {
     "::ffff:10.0.0.1",
     "64:ff9b::a00:1",
     "[::1]",
+    "::7f00:1",
+    "::808:808",
     "not an address",
     "",
   ])("refuses %s", (address) => {
