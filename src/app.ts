@@ -1,18 +1,30 @@
 /**
- * The Koa application: the webhook route first (the hot path, which writes its own answers),
- * then `/healthz`, then the management API. Errors become JSON; only exposed messages reach
- * the caller.
+ * The server's request listener: webhooks first, answered by their own handler (the hot
+ * path, which writes its answers byte for byte), then a Koa application for `/healthz` and
+ * the management API. Errors become JSON; only exposed messages reach the caller.
  */
 import Koa, { type Middleware } from "koa";
 import type { Logger } from "pino";
 import { apiRouter, type ApiDeps } from "./api/api-routes";
 import { DeployError, IsohookError, TooManySessionsError } from "./errors";
-import { webhookRoute, type WebhookDeps } from "./webhooks/webhook-route";
+import { webhookHandler, type WebhookDeps } from "./webhooks/webhook-route";
+import type { RequestListener } from "node:http";
 
-export function createApp(deps: { api: ApiDeps; webhooks: WebhookDeps; logger: Logger }): Koa {
+export function createApp(deps: {
+  api: ApiDeps;
+  webhooks: WebhookDeps;
+  logger: Logger;
+}): RequestListener {
+  const webhooks = webhookHandler(deps.webhooks);
+  const api = managementApp(deps).callback();
+  return (req, res) => {
+    if (!webhooks(req, res)) void api(req, res);
+  };
+}
+
+function managementApp(deps: { api: ApiDeps; logger: Logger }): Koa {
   const app = new Koa();
   app.silent = true;
-  app.use(webhookRoute(deps.webhooks));
   app.use(jsonErrors(deps.logger));
   app.use(async (ctx, next) => {
     if (ctx.path !== "/healthz") return next();

@@ -131,7 +131,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
     logger,
   });
-  handle = app.callback();
+  handle = app;
 
   const deployed: RunningServer["deployed"] = [];
   for (const dir of options.deployDirs ?? []) {

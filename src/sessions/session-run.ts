@@ -56,7 +56,7 @@ type Disposition = "sent" | "intermediate" | "ignored" | "recorded" | "refused";
 export class SessionRun implements SessionListener {
   readonly id: string;
   readonly #options: SessionRunOptions;
-  readonly #logger: Logger;
+  #sessionLogger: Logger | null = null;
   readonly #calls: HostCalls;
   #seq = 0;
   /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
@@ -71,11 +71,6 @@ export class SessionRun implements SessionListener {
   constructor(options: SessionRunOptions) {
     this.id = options.id;
     this.#options = options;
-    this.#logger = options.logger.child({
-      session_id: options.id,
-      project: options.project,
-      trigger: options.trigger,
-    });
     this.answer = options.isSync ? new Promise((resolve) => (this.#respond = resolve)) : null;
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
@@ -135,7 +130,7 @@ export class SessionRun implements SessionListener {
         const [level, text] = record.args;
         const clean = cut(redact.text(text), MAX_LOGGED_TEXT_CHARS);
         this.#log("print", { level, text: clean });
-        this.#logger[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
+        this.#logger()[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
         break;
       }
       case "http_outcome":
@@ -210,7 +205,9 @@ export class SessionRun implements SessionListener {
       Math.round(end.cpuMs * 1000) / 1000,
     );
     this.#log("state", reason === null ? { state } : { state, reason }, now);
-    this.#logger.debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");
+    if (this.#options.logger.isLevelEnabled("debug")) {
+      this.#logger().debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");
+    }
     this.#options.onDone(this);
     this.#markDone();
   }
@@ -254,7 +251,7 @@ export class SessionRun implements SessionListener {
       return { ok: true, value };
     } catch (error) {
       const answer = userFacing(error);
-      if (answer === null) this.#logger.error({ err: error, binding }, "a host call failed");
+      if (answer === null) this.#logger().error({ err: error, binding }, "a host call failed");
       const failure = answer ?? {
         ok: false as const,
         message: `${binding} failed inside the server`,
@@ -279,6 +276,13 @@ export class SessionRun implements SessionListener {
       message: cut(redact.text(error.message), MAX_LOGGED_TEXT_CHARS),
       stack: error.stack === null ? null : cut(redact.text(error.stack), MAX_LOGGED_TEXT_CHARS),
     };
+  }
+
+  /** The server log, tagged with the session; made on first use (most sessions log nothing). */
+  #logger(): Logger {
+    const { logger, id, project, trigger } = this.#options;
+    this.#sessionLogger ??= logger.child({ session_id: id, project, trigger });
+    return this.#sessionLogger;
   }
 
   #note(message: string): void {

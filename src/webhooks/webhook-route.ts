@@ -7,8 +7,7 @@
  * pass, answers 202. Otherwise a session starts: async triggers answer 202 once the event and
  * session rows are committed, sync triggers answer with what the session decides.
  */
-import type { Context, Middleware } from "koa";
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Limits } from "../config";
 import type { LiveDeployments } from "../deploy/live-deployments";
@@ -34,21 +33,25 @@ export interface WebhookDeps {
   logger: Logger;
 }
 
-export function webhookRoute(deps: WebhookDeps): Middleware {
-  return async (ctx, next) => {
+/**
+ * The handler of webhook requests, for the server's request listener: it takes a request (and
+ * answers it) when its path is under `/webhooks/`, and returns false otherwise. Webhooks do not
+ * go through Koa: they write their answers themselves, byte for byte, and are the hot path.
+ */
+export function webhookHandler(
+  deps: WebhookDeps,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  return (req, res) => {
     // A request target in absolute form (`POST http://host/webhooks/...`) is read as its path.
-    const target = ctx.req.url ?? "";
+    const target = req.url ?? "";
     if (/^https?:\/\//i.test(target)) {
       const url = URL.canParse(target) ? new URL(target) : null;
-      ctx.req.url = url === null ? "/" : url.pathname + url.search;
+      req.url = url === null ? "/" : url.pathname + url.search;
     }
-    const rawPath = (ctx.req.url ?? "").split("?")[0]!;
-    if (!rawPath.startsWith(PREFIX)) return next();
-    ctx.respond = false;
-    try {
-      await handle(ctx, rawPath.slice(PREFIX.length), deps);
-    } catch (error) {
-      if (error instanceof ClientGoneError) return void ctx.res.destroy();
+    const rawPath = (req.url ?? "").split("?")[0]!;
+    if (!rawPath.startsWith(PREFIX)) return false;
+    handle(req, res, rawPath.slice(PREFIX.length), deps).catch((error: unknown) => {
+      if (error instanceof ClientGoneError) return void res.destroy();
       const known = error instanceof IsohookError;
       if (!known) deps.logger.error({ err: error }, "webhook request failed");
       const status = known ? error.status : 500;
@@ -56,31 +59,37 @@ export function webhookRoute(deps: WebhookDeps): Middleware {
       if (error instanceof TooManySessionsError)
         headers.push(["retry-after", String(error.retryAfterSeconds)]);
       const message = known && error.expose ? error.message : "internal error";
-      send(ctx.res, {
+      send(res, {
         status,
         headers: [["content-type", "application/json"], ...headers],
         body: Buffer.from(JSON.stringify({ error: message })),
         dropped: [],
       });
-    }
+    });
+    return true;
   };
 }
 
-async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  rest: string,
+  deps: WebhookDeps,
+): Promise<void> {
   const slash = rest.indexOf("/");
   const slug = slash === -1 ? rest : rest.slice(0, slash);
   const pathSuffix = slash === -1 ? "" : rest.slice(slash + 1);
   const live = deps.live.trigger(slug);
   if (live === undefined) throw new NotFoundError("no webhook at this address");
 
-  const body = await readBody(ctx.req, {
+  const body = await readBody(req, {
     limitBytes: deps.limits.maxBodyBytes,
     what: "the request body",
     gzip: true,
   });
   const { trigger, deployment } = live;
-  const data = toEventData(ctx.req, body, pathSuffix);
-  const method = ctx.method.toLowerCase();
+  const data = toEventData(req, body, pathSuffix);
+  const method = (req.method ?? "GET").toLowerCase();
   const startsSession =
     trigger.call !== null &&
     (trigger.event_type.length === 0 || trigger.event_type.includes(method)) &&
@@ -97,7 +106,7 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
     trigger: trigger.name,
     deployment_id: deployment.id,
     created_at: new Date().toISOString(),
-    event_type: data.method.toLowerCase(),
+    event_type: method,
     data: JSON.stringify(described),
     body,
   });
@@ -105,7 +114,7 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
 
   if (!startsSession) {
     await deps.store.commit();
-    return send(ctx.res, accepted([["isohook-event-id", eventId]]));
+    return send(res, accepted([["isohook-event-id", eventId]]));
   }
 
   const run = deps.sessions.start(live, { id: eventId, data });
@@ -115,17 +124,17 @@ async function handle(ctx: Context, rest: string, deps: WebhookDeps): Promise<vo
   ];
   if (run.answer === null) {
     await deps.store.commit();
-    return send(ctx.res, accepted(ids));
+    return send(res, accepted(ids));
   }
 
   const onClose = () => {
-    if (!ctx.res.writableEnded) run.clientGone();
+    if (!res.writableEnded) run.clientGone();
   };
-  ctx.res.once("close", onClose);
+  res.once("close", onClose);
   const answer = await run.answer;
-  if (ctx.res.destroyed) return;
-  ctx.res.off("close", onClose);
-  send(ctx.res, { ...answer, headers: [...answer.headers, ...ids] });
+  if (res.destroyed) return;
+  res.off("close", onClose);
+  send(res, { ...answer, headers: [...answer.headers, ...ids] });
 }
 
 function accepted(headers: [string, string][]): HttpAnswer {
