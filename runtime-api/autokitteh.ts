@@ -46,12 +46,9 @@ export function createAutokitteh(
       if (outcome.more || session.finalOutcomeRecorded)
         outcome.body = outcome.body.slice(0, LOGGED_BODY_BYTES);
       registry.recordCall(session, "http_outcome", [outcome], null);
-      // The first final outcome is a sync webhook's response: it must not wait for the
-      // rest of this turn of the handler.
-      if (!outcome.more && !session.finalOutcomeRecorded) {
-        session.finalOutcomeRecorded = true;
-        registry.flush();
-      }
+      // The answer leaves with the records of this run of the handler, when it returns or
+      // awaits: a handler that goes on computing without a pause after its answer delays it.
+      if (!outcome.more) session.finalOutcomeRecorded = true;
     },
 
     subscribe(source: string, filter?: string): string {
