@@ -10,6 +10,8 @@ import type { BundleResult, HandlerRef, ProjectFiles } from "./bundle";
 
 /** A build that takes longer than this is given up (and its process killed). */
 const BUILD_TIMEOUT_MS = 60_000;
+/** An idle bundler process is let go after this long: deploys are rare, its memory is not. */
+const DEFAULT_IDLE_MS = 30_000;
 
 interface BundlerProcess {
   child: ChildProcess;
@@ -20,8 +22,20 @@ interface BundlerProcess {
 export class Bundler {
   #current: BundlerProcess | null = null;
   #nextId = 1;
+  #idleTimer: NodeJS.Timeout | null = null;
+  readonly #idleMs: number;
+
+  constructor(options: { idleMs?: number } = {}) {
+    this.#idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+  }
+
+  /** Whether a bundler process is up (it is started by a build and exits when idle). */
+  get running(): boolean {
+    return this.#current !== null;
+  }
 
   bundle(files: ProjectFiles, handlers: HandlerRef[]): Promise<BundleResult> {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
     const bundler = this.#process();
     const id = this.#nextId++;
     return new Promise((resolve) => {
@@ -32,10 +46,17 @@ export class Bundler {
       }, BUILD_TIMEOUT_MS);
       bundler.pending.set(id, (result) => {
         clearTimeout(timer);
+        if (bundler.pending.size <= 1) this.#idleSoon();
         resolve(result);
       });
       bundler.child.send({ id, files: new Map(files), handlers });
     });
+  }
+
+  #idleSoon(): void {
+    if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => this.close(), this.#idleMs);
+    this.#idleTimer.unref();
   }
 
   close(): void {
