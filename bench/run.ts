@@ -381,7 +381,11 @@ function printTargets(r: {
       (r.sync.p99 ?? Infinity) <= 3 * (r.koaLoad.p99 ?? 0),
       `${r.sync.p99} ms vs ${r.koaLoad.p99} ms (${((r.sync.p99 ?? 0) / (r.koaLoad.p99 || 1)).toFixed(1)}×)`,
     ],
-    ["sync p50 at 1 connection < 1 ms", (r.syncOne.p50 ?? Infinity) < 1, `${r.syncOne.p50} ms`],
+    [
+      "sync p50 at 1 connection < 1 ms",
+      (r.syncOne.p50 ?? Infinity) < 1,
+      `${r.syncOne.p50?.toFixed(2) ?? "n/a"} ms`,
+    ],
     [
       `${WAITING_SESSIONS} sessions waiting in next_event cost < 300 MiB of RSS`,
       r.waiting.duringMiB - r.waiting.beforeMiB < 300 && r.waiting.answered === WAITING_SESSIONS,

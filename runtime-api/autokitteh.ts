@@ -5,6 +5,7 @@
 import type * as Autokitteh from "autokitteh";
 import ms from "ms";
 import type { SessionRegistry } from "./sessions";
+import { describeValue } from "./describe-value";
 import { toEventData } from "./event";
 import { toOutcome } from "./outcome";
 
@@ -128,7 +129,7 @@ function toTimeout(timeout: unknown): number | null {
   const value = typeof timeout === "string" ? ms(timeout as ms.StringValue) : timeout;
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     throw new TypeError(
-      `next_event: timeout must be milliseconds or a duration such as "30s", got ${String(timeout)}`,
+      `next_event: timeout must be milliseconds or a duration such as "30s", got ${describeValue(timeout)}`,
     );
   }
   return Math.min(Math.round(value), MAX_TIMEOUT_MS);

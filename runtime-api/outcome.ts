@@ -5,6 +5,7 @@
  * and another to the copy. Mistakes throw a `TypeError` in the caller's session.
  */
 import type { Outcome } from "../sandbox/protocol";
+import { describeValue } from "./describe-value";
 
 const KNOWN_OPTIONS = new Set(["status_code", "headers", "body", "json", "more"]);
 
@@ -39,14 +40,14 @@ export function toOutcome(options: unknown): Outcome {
 
   if (typeof statusCode !== "number" || !Number.isInteger(statusCode)) {
     throw new TypeError(
-      `http_outcome: status_code must be an integer, got ${describe(statusCode)}`,
+      `http_outcome: status_code must be an integer, got ${describeValue(statusCode)}`,
     );
   }
   if (statusCode < 100 || statusCode > 599) {
     throw new TypeError(`http_outcome: status_code must be between 100 and 599, got ${statusCode}`);
   }
   if (typeof more !== "boolean") {
-    throw new TypeError(`http_outcome: more must be a boolean, got ${describe(more)}`);
+    throw new TypeError(`http_outcome: more must be a boolean, got ${describeValue(more)}`);
   }
   if (body !== undefined && body !== null && json !== undefined) {
     throw new TypeError("http_outcome: give body or json, not both");
@@ -57,7 +58,7 @@ export function toOutcome(options: unknown): Outcome {
   if (json !== undefined) {
     const text = jsonStringify(json);
     if (typeof text !== "string") {
-      throw new TypeError(`http_outcome: json cannot be serialized (${describe(json)})`);
+      throw new TypeError(`http_outcome: json cannot be serialized (${describeValue(json)})`);
     }
     payload = text;
     if (!headerList.some(([name]) => name === "content-type")) {
@@ -78,7 +79,7 @@ export function toBody(body: unknown): string | Uint8Array {
     const view = body as ArrayBufferView;
     return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
   }
-  throw new TypeError(`http_outcome: body must be a string or bytes, got ${describe(body)}`);
+  throw new TypeError(`http_outcome: body must be a string or bytes, got ${describeValue(body)}`);
 }
 
 /** Headers as a plain object (value: string, number or array of them) or a list of pairs. */
@@ -86,7 +87,7 @@ export function toHeaderList(headers: unknown): [string, string][] {
   const list: [string, string][] = [];
   if (headers === undefined || headers === null) return list;
   if (typeof headers !== "object") {
-    throw new TypeError(`http_outcome: headers must be an object, got ${describe(headers)}`);
+    throw new TypeError(`http_outcome: headers must be an object, got ${describeValue(headers)}`);
   }
   // Arrays of pairs, and iterables of pairs such as `Headers` or `Map`, keep their order.
   const iterable =
@@ -119,7 +120,9 @@ function checkName(name: unknown): string {
 function checkValue(name: string, value: unknown): string {
   if (typeof value === "number" && Number.isFinite(value)) value = String(value);
   if (typeof value !== "string") {
-    throw new TypeError(`http_outcome: header ${name} must be a string, got ${describe(value)}`);
+    throw new TypeError(
+      `http_outcome: header ${name} must be a string, got ${describeValue(value)}`,
+    );
   }
   if (!FIELD_VALUE.test(value)) {
     throw new TypeError(
@@ -128,15 +131,4 @@ function checkValue(name: string, value: unknown): string {
     );
   }
   return value.trim();
-}
-
-/** What a wrong value is, without its content (which may be a secret). */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (isArray(value)) return "an array";
-  if (typeof value === "object") return "an object";
-  if (typeof value === "string") return "a string";
-  if (typeof value === "number" || typeof value === "boolean")
-    return `${typeof value} ${String(value)}`;
-  return `a ${typeof value}`;
 }

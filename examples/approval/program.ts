@@ -24,7 +24,7 @@ export async function on_request(event: Event) {
   );
   console.log(`  reject:  curl -X POST '${base}/reject?request=${encodeURIComponent(request.id)}'`);
 
-  const decision = await next_event(decisions, { timeout: getenv("WAIT_TIMEOUT") ?? "5m" });
+  const decision = await next_event(decisions, { timeout: getenv("WAIT_TIMEOUT") ?? "2m" });
   if (decision === null) {
     http_outcome({ status_code: 408, json: { id: request.id, status: "no decision in time" } });
   } else if (decision.url.path_suffix === "approve") {

@@ -5,6 +5,7 @@
 import Router from "@koa/router";
 import type { Limits } from "../config";
 import type { Deployer } from "../deploy/deployer";
+import { callText } from "../deploy/manifest";
 import { readUpload } from "../deploy/upload";
 import type { LiveDeployments } from "../deploy/live-deployments";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors";
@@ -130,7 +131,10 @@ function describeProject(deps: ApiDeps, name: string) {
       name: t.name,
       is_sync: t.is_sync,
       is_durable: t.is_durable,
-      call: t.call === null ? null : `${t.call.file}:${t.call.export}`,
+      call: callText(t),
+      timeout_ms: t.timeout_ms,
+      event_type: t.event_type,
+      filter: t.filter,
       webhook_url: deps.webhookUrl(slugs.get(t.name)!),
     })),
   };

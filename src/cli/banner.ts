@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DeployError } from "../errors";
 import type { RunningServer } from "../server";
+import { problemLine, runsLabel } from "./format";
 
 export const SAMPLES_FILE = "samples.json";
 
@@ -31,8 +32,7 @@ export function banner(server: RunningServer): string {
     if (error !== undefined) {
       out.push(`could not deploy ${dir}: ${(error as Error).message}`);
       if (error instanceof DeployError) {
-        for (const d of error.details)
-          out.push(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
+        for (const d of error.details) out.push(`  ${problemLine(d)}`);
       }
       continue;
     }
@@ -40,7 +40,7 @@ export function banner(server: RunningServer): string {
     out.push(`${result!.project}${result!.changed ? "" : " (unchanged)"}`);
     for (const t of result!.triggers) {
       const sample = samples[t.name] ?? {};
-      out.push(`  ${t.name} (${t.is_sync ? "sync" : "async"}): ${t.webhook_url}`);
+      out.push(`  ${t.name} (${runsLabel(t)}): ${t.webhook_url}`);
       out.push(`    ${curlLine(t.webhook_url, sample)}`);
       if (sample.note) out.push(`    (${sample.note})`);
     }

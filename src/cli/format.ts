@@ -27,6 +27,25 @@ export function logLine(entry: LogEntry): string {
   return `${visible(entry.time)}  ${visible(entry.kind).padEnd(7)}  ${describe(entry)}`;
 }
 
+/** What calling a trigger's webhook does, in a word or three. */
+export function runsLabel(trigger: { call: string | null; is_sync: boolean }): string {
+  if (trigger.call === null) return "events for subscribers";
+  return trigger.is_sync ? "sync" : "async";
+}
+
+export interface Problem {
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  message: string;
+}
+
+/** A deploy problem as compilers print one: `file:line:column message`, with what is known. */
+export function problemLine({ file, line, column, message }: Problem): string {
+  const where = [file, line, line === null ? null : column].filter((part) => part !== null);
+  return visible(where.length === 0 ? message : `${where.join(":")} ${message}`);
+}
+
 /** Control characters (escape sequences, line breaks, ...) shown as `\xHH`, not obeyed. */
 export function visible(text: string): string {
   return text.replace(HIDDEN, (c) => {

@@ -10,7 +10,7 @@ import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
 import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
-import { logLine, table, type LogEntry } from "./format";
+import { logLine, problemLine, runsLabel, table, type LogEntry } from "./format";
 
 const program = new Command("isohook")
   .description("Run TypeScript behind webhooks, each session in a V8 isolate, recorded in SQLite.")
@@ -114,8 +114,8 @@ withClient(program.command("deploy <dir>").description("deploy the project in a 
     for (const warning of result.warnings) console.log(`warning: ${warning}`);
     console.log(
       table(
-        ["trigger", "sync", "webhook url"],
-        result.triggers.map((t) => [t.name, t.is_sync ? "yes" : "no", t.webhook_url]),
+        ["trigger", "runs", "webhook url"],
+        result.triggers.map((t) => [t.name, runsLabel(t), t.webhook_url]),
       ),
     );
   },
@@ -270,8 +270,7 @@ async function packFolder(dir: string): Promise<Buffer> {
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ApiError && error.body.details?.length) {
     console.error(`error: ${error.message}`);
-    for (const d of error.body.details)
-      console.error(`  ${d.file ?? ""}:${d.line ?? ""}:${d.column ?? ""} ${d.message}`);
+    for (const d of error.body.details) console.error(`  ${problemLine(d)}`);
   } else if (error instanceof Error && !process.env.ISOHOOK_DEBUG) {
     console.error(`error: ${error.message}`);
   } else {

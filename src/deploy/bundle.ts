@@ -6,7 +6,7 @@
  * Each trigger's handler is re-exported under a short key (`h0`, `h1`, ...); a missing export
  * is then a bundling error that points at the line naming it.
  */
-import { build, type Message, type Plugin, type TsconfigRaw } from "esbuild";
+import { build, transform, type Message, type Plugin, type TsconfigRaw } from "esbuild";
 import path from "node:path/posix";
 import { safeTsconfig, TsconfigError, TSCONFIG_FILE } from "./tsconfig";
 
@@ -38,6 +38,8 @@ const PROJECT = "project";
 const AUTOKITTEH = "autokitteh";
 const FACTORY_PARAM = "__isohook_autokitteh";
 const EXPORTS_NAME = "__isohook_exports";
+/** Broken files reported past the ones the build itself names. */
+const MAX_EXTRA_PROBLEMS = 20;
 const RESOLVE_EXTENSIONS = [".ts", ".tsx", ".mts", ".cts", ".js", ".mjs", ".cjs", ".jsx", ".json"];
 const LOADERS = {
   ".ts": "ts",
@@ -70,7 +72,13 @@ export async function bundleProject(
     return {
       ok: false,
       problems: [
-        { file: TSCONFIG_FILE, line: null, column: null, message: error.message, handler: null },
+        {
+          file: TSCONFIG_FILE,
+          line: error.line,
+          column: error.column,
+          message: error.message,
+          handler: null,
+        },
       ],
     };
   }
@@ -101,8 +109,42 @@ export async function bundleProject(
   } catch (error) {
     const messages = (error as { errors?: Message[] }).errors;
     if (!Array.isArray(messages)) throw error;
-    return { ok: false, problems: messages.map((m) => toProblem(m, handlers)) };
+    const problems = messages.map((m) => toProblem(m, handlers));
+    problems.push(...(await syntaxProblemsElsewhere(files, problems, tsconfig)));
+    return { ok: false, problems };
   }
+}
+
+/**
+ * esbuild does not follow the imports of a file that does not parse, so a failed build only
+ * names the first broken file on each import path. Parsing every other source file on its own
+ * finds the rest, so that one deploy shows all of them.
+ */
+async function syntaxProblemsElsewhere(
+  files: ProjectFiles,
+  known: BundleProblem[],
+  tsconfig: TsconfigRaw | undefined,
+): Promise<BundleProblem[]> {
+  const reported = new Set(known.map((p) => p.file));
+  const found: BundleProblem[] = [];
+  for (const [file, contents] of files) {
+    const loader = LOADERS[path.extname(file) as keyof typeof LOADERS];
+    if (loader === undefined || loader === "json" || reported.has(file)) continue;
+    if (found.length >= MAX_EXTRA_PROBLEMS) break;
+    try {
+      await transform(contents, {
+        loader,
+        sourcefile: file,
+        logLevel: "silent",
+        ...(tsconfig === undefined ? {} : { tsconfigRaw: tsconfig }),
+      });
+    } catch (error) {
+      const messages = (error as { errors?: Message[] }).errors;
+      if (!Array.isArray(messages)) throw error;
+      for (const m of messages) found.push({ ...toProblem(m, []), file });
+    }
+  }
+  return found;
 }
 
 /** Resolves and loads every import from the uploaded files; nothing is read from disk. */

@@ -12,14 +12,27 @@ import type { BundleProblem, ProjectFiles } from "./bundle";
 import type { Bundler } from "./bundler";
 import { handlerRefs, type LiveDeployments } from "./live-deployments";
 import { compileFilter } from "../subscriptions/filter";
-import { MANIFEST_FILE, parseManifest, type CallPositions, type Manifest } from "./manifest";
+import {
+  MANIFEST_FILE,
+  callText,
+  parseManifest,
+  type CallPositions,
+  type Manifest,
+} from "./manifest";
 
 export interface DeployResult {
   project: string;
   deployment_id: string;
   /** False when the project was already live with exactly these files. */
   changed: boolean;
-  triggers: { name: string; is_sync: boolean; is_durable: boolean; webhook_url: string }[];
+  triggers: {
+    name: string;
+    /** `FILE:EXPORT`, or `null` for a trigger that only feeds subscribers. */
+    call: string | null;
+    is_sync: boolean;
+    is_durable: boolean;
+    webhook_url: string;
+  }[];
   warnings: string[];
 }
 
@@ -165,6 +178,7 @@ export class Deployer {
       changed,
       triggers: manifest.project.triggers.map((t) => ({
         name: t.name,
+        call: callText(t),
         is_sync: t.is_sync,
         is_durable: t.is_durable,
         webhook_url: this.#webhookUrl(slugs.get(t.name)!),

@@ -214,7 +214,11 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
   return { ok: true, manifest, positions };
 }
 
-/** "500ms", "10s", "1m", "2h": milliseconds, or `null` when it is not a positive duration. */
+/** A trigger's `call` as the manifest writes it, or `null` when it starts no session. */
+export function callText(trigger: Trigger): string | null {
+  return trigger.call === null ? null : `${trigger.call.file}:${trigger.call.export}`;
+}
+
 /** "500ms", "10s", "1m", "2h": whole milliseconds, at least 1, or `null` when it is not that. */
 export function parseDuration(text: string): number | null {
   const value = ms(text as ms.StringValue);

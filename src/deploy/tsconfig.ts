@@ -4,7 +4,13 @@
  * `paths`, `baseUrl`, a JSX import source) is refused: the file comes from whoever deploys,
  * and the disk is the server's.
  */
-import { parse, printParseErrorCode, type ParseError } from "jsonc-parser";
+import {
+  getNodeValue,
+  parseTree,
+  printParseErrorCode,
+  type Node,
+  type ParseError,
+} from "jsonc-parser";
 import type { TsconfigRaw } from "esbuild";
 
 export const TSCONFIG_FILE = "tsconfig.json";
@@ -22,36 +28,87 @@ const KEPT = [
   "alwaysStrict",
   "target",
 ] as const;
-/** Options that would read files outside the upload. */
-const REFUSED = ["paths", "baseUrl", "jsxImportSource", "rootDirs", "typeRoots", "types"] as const;
+/**
+ * Options that would make esbuild resolve imports or JSX from the disk. (Type-checking options
+ * such as `types`, `lib` or `strict` do not change esbuild's output and are ignored.)
+ */
+const REFUSED = ["paths", "baseUrl", "jsxImportSource", "rootDirs"] as const;
 
-export class TsconfigError extends Error {}
+/** A tsconfig.json the server will not use, with where in the file the fault is (1-based). */
+export class TsconfigError extends Error {
+  constructor(
+    message: string,
+    readonly line: number | null = null,
+    readonly column: number | null = null,
+  ) {
+    super(message);
+  }
+
+  static at(text: string, offset: number, message: string): TsconfigError {
+    const before = text.slice(0, offset).split("\n");
+    return new TsconfigError(message, before.length, before.at(-1)!.length + 1);
+  }
+}
 
 export function safeTsconfig(text: string): TsconfigRaw {
   const errors: ParseError[] = [];
-  const parsed = parse(text, errors, { allowTrailingComma: true }) as unknown;
-  if (errors.length > 0) {
-    throw new TsconfigError(
-      `${TSCONFIG_FILE} is not valid JSON: ${printParseErrorCode(errors[0]!.error)} at offset ${errors[0]!.offset}`,
+  const root = parseTree(text, errors, { allowTrailingComma: true });
+  if (errors.length > 0 || root === undefined) {
+    const error = errors[0];
+    // "PropertyNameExpected" reads as "property name expected".
+    const reason =
+      error === undefined
+        ? "it is empty"
+        : printParseErrorCode(error.error)
+            .replace(/([a-z])([A-Z])/g, "$1 $2")
+            .toLowerCase();
+    throw TsconfigError.at(text, error?.offset ?? 0, `not valid JSON: ${reason}`);
+  }
+  if (root.type !== "object") {
+    throw TsconfigError.at(text, root.offset, "must hold an object");
+  }
+  const extendsKey = property(root, "extends")?.key;
+  if (extendsKey !== undefined) {
+    throw TsconfigError.at(
+      text,
+      extendsKey.offset,
+      '"extends" is not supported; put the options in the file itself',
     );
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
-    throw new TsconfigError(`${TSCONFIG_FILE} must hold an object`);
+  const options = property(root, "compilerOptions", "last")?.value;
+  if (options === undefined) return { compilerOptions: {} };
+  if (options.type !== "object") {
+    throw TsconfigError.at(text, options.offset, '"compilerOptions" must be an object');
   }
-  const config = parsed as { extends?: unknown; compilerOptions?: Record<string, unknown> };
-  if (config.extends !== undefined) {
-    throw new TsconfigError(
-      `${TSCONFIG_FILE}: "extends" is not supported; put the options in the file itself`,
-    );
-  }
-  const options = config.compilerOptions ?? {};
-  const refused = REFUSED.filter((name) => name in options);
-  if (refused.length > 0) {
-    throw new TsconfigError(
-      `${TSCONFIG_FILE}: ${refused.join(", ")} ${refused.length === 1 ? "is" : "are"} not supported (only relative imports are)`,
-    );
+  for (const name of REFUSED) {
+    const refused = property(options, name, "first")?.key;
+    if (refused !== undefined) {
+      throw TsconfigError.at(
+        text,
+        refused.offset,
+        `"${name}" is not supported: imports are resolved from the uploaded files only, relative to the importing file`,
+      );
+    }
   }
   const kept: Record<string, unknown> = {};
-  for (const name of KEPT) if (name in options) kept[name] = options[name];
+  for (const name of KEPT) {
+    const value = property(options, name, "last")?.value;
+    if (value !== undefined) kept[name] = getNodeValue(value);
+  }
   return { compilerOptions: kept as TsconfigRaw["compilerOptions"] };
+}
+
+/**
+ * A property of a JSON object node: its key (where a message points) and its value. A name
+ * given twice has two; JSON.parse would keep the last, and a refusal should find the first.
+ */
+function property(
+  object: Node,
+  name: string,
+  which: "first" | "last" = "first",
+): { key: Node; value: Node } | undefined {
+  const found = (object.children ?? []).filter((p) => p.children?.[0]?.value === name);
+  const chosen = which === "first" ? found[0] : found.at(-1);
+  const [key, value] = chosen?.children ?? [];
+  return key === undefined || value === undefined ? undefined : { key, value };
 }

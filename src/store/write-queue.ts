@@ -15,7 +15,7 @@ type Write = () => void;
  * sessions' first and last writes share one transaction (and their row be written once); an
  * async 202, which waits for the commit, is that much later.
  */
-const FLUSH_DELAY_MS = Number(process.env.ISOHOOK_FLUSH_DELAY_MS ?? 2);
+const FLUSH_DELAY_MS = 2;
 /** Past this many queued writes, commit at once, to bound what waits in memory. */
 const MAX_QUEUED_WRITES = 5000;
 

@@ -91,7 +91,7 @@ describe("isohook CLI", () => {
   it("deploy, sessions, session log and events print readable output", async () => {
     const deployed = await isohook("deploy", path.join(EXAMPLES, "rest_validation"));
     expect(deployed.stdout).toMatch(
-      /^deployed rest_validation \(dep_[0-9a-z]+\)\nTRIGGER\s+SYNC\s+WEBHOOK URL\ncreate_user\s+yes\s+http:/,
+      /^deployed rest_validation \(dep_[0-9a-z]+\)\nTRIGGER\s+RUNS\s+WEBHOOK URL\ncreate_user\s+sync\s+http:/,
     );
 
     const sessions = await isohook("sessions", "--project", "simple_api");
@@ -137,7 +137,7 @@ describe("isohook CLI", () => {
       "export async function handle() {\n  await new Promise((r) => setTimeout(r, 60_000));\n}\n",
     );
     const deployed = await isohook("deploy", waiting);
-    const url = /hook\s+no\s+(\S+)/.exec(deployed.stdout)![1]!;
+    const url = /hook\s+async\s+(\S+)/.exec(deployed.stdout)![1]!;
     const accepted = await fetch(url, { method: "POST" });
     expect(accepted.status).toBe(202);
     const sessionId = accepted.headers.get("isohook-session-id")!;

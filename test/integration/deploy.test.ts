@@ -1,8 +1,10 @@
 // POST /api/deploy: validation with positions, refusals, and what a failed deploy leaves.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifest, deployProgram } from "../helpers/projects";
 import { rawTarGz } from "../helpers/raw-tar";
-import { startTestServer, type TestServer } from "../helpers/test-server";
+import { EXAMPLES, startTestServer, type TestServer } from "../helpers/test-server";
 
 let t: TestServer;
 beforeAll(async () => {
@@ -147,6 +149,22 @@ describe("code errors name file, line and column", () => {
     });
   });
 
+  it("syntax errors in every broken file, including files a broken file imports", async () => {
+    const { status, body } = await deployError({
+      "autokitteh.yaml": manifest("p1", TRIGGERS),
+      "program.ts":
+        'import { helper } from "./lib/helper";\nexport function handle() {\n  const x = ;\n}\n',
+      "lib/helper.ts": "export function helper() {\n  return (;\n}\n",
+      "lib/fine.ts": "export const fine = 1;\n",
+      "data.json": "{ not json",
+    });
+    expect(status).toBe(400);
+    expect(body.details).toMatchObject([
+      { file: "program.ts", line: 3, column: 13 },
+      { file: "lib/helper.ts", line: 2, column: 11 },
+    ]);
+  });
+
   it("an error in an imported file, and imports that leave the project or need packages", async () => {
     const { body } = await deployError({
       "autokitteh.yaml": manifest("p1", TRIGGERS),
@@ -272,6 +290,25 @@ export async function handle() { await new Promise((r) => setTimeout(r, 300)); h
 });
 
 describe("project listings", () => {
+  it("show each trigger as the manifest set it", async () => {
+    const triggers = [
+      { name: "api", call: "program.ts:handle", is_sync: true, timeout: "45s", event_type: "post" },
+      { name: "feed" },
+    ];
+    const deployed = await deployProgram(t, "described", GOOD, triggers);
+    expect(deployed.triggers).toMatchObject([
+      { name: "api", call: "program.ts:handle", is_sync: true },
+      { name: "feed", call: null, is_sync: false },
+    ]);
+    const project = (await (await t.api("GET", "/api/projects/described")).json()) as {
+      triggers: unknown[];
+    };
+    expect(project.triggers).toMatchObject([
+      { name: "api", call: "program.ts:handle", timeout_ms: 45_000, event_type: ["post"] },
+      { name: "feed", call: null, timeout_ms: null, event_type: [], filter: null },
+    ]);
+  });
+
   it("never show secret values", async () => {
     const files = {
       "autokitteh.yaml": manifest(
@@ -357,11 +394,39 @@ describe("tsconfig.json", () => {
         '{ // comments are fine\n "compilerOptions": { "experimentalDecorators": false, "target": "ES2022" } }',
     });
     expect(ok.status).toBe(201);
-    for (const [tsconfig, message] of [
-      ['{ "extends": "/dev/zero" }', '"extends" is not supported'],
-      ['{ "compilerOptions": { "paths": { "x": ["/etc/passwd"] } } }', "paths is not supported"],
-      ['{ "compilerOptions": { "baseUrl": "/" } }', "baseUrl is not supported"],
-      ["{ not json", "is not valid JSON"],
+    // The examples' tsconfig.json (type-checking options such as "types" and "lib") deploys.
+    const examplesTsconfig = await readFile(path.join(EXAMPLES, "tsconfig.json"), "utf8");
+    const typeChecking = await t.deployFiles({
+      "autokitteh.yaml": manifest("tsconfig_types", TRIGGERS),
+      "program.ts": GOOD,
+      "tsconfig.json": examplesTsconfig,
+    });
+    expect(typeChecking.status, await typeChecking.text()).toBe(201);
+
+    for (const [tsconfig, message, line, column] of [
+      ['{ "extends": "/dev/zero" }', '"extends" is not supported', 1, 3],
+      [
+        '{\n "compilerOptions": {\n   "paths": { "x": ["/etc/passwd"] } } }',
+        '"paths" is not supported',
+        3,
+        4,
+      ],
+      ['{ "compilerOptions": { "baseUrl": "/" } }', '"baseUrl" is not supported', 1, 24],
+      [
+        '{ "compilerOptions": { "target": "es2022" }, "compilerOptions": { "baseUrl": "/" } }',
+        '"baseUrl" is not supported',
+        1,
+        67,
+      ],
+      ['{ "compilerOptions": 3 }', '"compilerOptions" must be an object', 1, 22],
+      ["[]", "must hold an object", 1, 1],
+      ["", "not valid JSON", 1, 1],
+      [
+        '{\n  "compilerOptions": {\n    "target": "es2022",,\n  }\n}',
+        "not valid JSON: property name expected",
+        3,
+        24,
+      ],
     ] as const) {
       const { status, body } = await deployError({
         "autokitteh.yaml": manifest("tsconfig_bad", TRIGGERS),
@@ -369,6 +434,7 @@ describe("tsconfig.json", () => {
         "tsconfig.json": tsconfig,
       });
       expect(status, tsconfig).toBe(400);
+      expect(body.details[0], tsconfig).toMatchObject({ file: "tsconfig.json", line, column });
       expect(body.details[0]!.message, tsconfig).toContain(message);
     }
   });

@@ -1,7 +1,9 @@
 // The shipped examples, deployed over HTTP and called like a user would call them.
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
+import { parseDuration, parseManifest } from "../../src/deploy/manifest";
 import { EXAMPLES, startTestServer, type TestServer } from "../helpers/test-server";
 
 let t: TestServer;
@@ -133,5 +135,30 @@ describe("order_accepted", () => {
       (l) => l.kind === "print" && l.data.text === "order ord_1 completed: 2 item(s) shipped",
     );
     expect(completion).toBeGreaterThan(sent);
+  });
+});
+
+describe("every example", () => {
+  // A sync trigger whose script waits longer than the trigger's timeout answers 504 instead of
+  // the script's own "no event in time" answer.
+  it("waits less than its sync triggers' timeout", () => {
+    const DEFAULT_SYNC_TIMEOUT_MS = 30_000;
+    for (const name of readdirSync(EXAMPLES)) {
+      const manifestPath = path.join(EXAMPLES, name, "autokitteh.yaml");
+      let text: string;
+      try {
+        text = readFileSync(manifestPath, "utf8");
+      } catch {
+        continue;
+      }
+      const parsed = parseManifest(text);
+      if (!parsed.ok) throw new Error(`${name}: ${JSON.stringify(parsed)}`);
+      const wait = parsed.manifest.project.vars.find((v) => v.name === "WAIT_TIMEOUT");
+      if (wait === undefined) continue;
+      for (const trigger of parsed.manifest.project.triggers.filter((t) => t.is_sync)) {
+        const timeout = trigger.timeout_ms ?? DEFAULT_SYNC_TIMEOUT_MS;
+        expect(parseDuration(wait.value), `${name}/${trigger.name}`).toBeLessThan(timeout);
+      }
+    }
   });
 });

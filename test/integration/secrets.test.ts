@@ -6,7 +6,7 @@ import { loadSettings } from "../../src/config";
 import type { DeployResult } from "../../src/deploy/deployer";
 import { startServer, type RunningServer } from "../../src/server";
 import { manifest } from "../helpers/projects";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -32,9 +32,10 @@ export async function leak() {
 let server: RunningServer;
 let project: DeployResult;
 let serverLog = "";
+let dataDir: string;
 
 beforeAll(async () => {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-secrets-"));
+  dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-secrets-"));
   const settings = loadSettings({}, { host: "127.0.0.1", port: 0, dataDir, token: "t" });
   const sink = new Writable({
     write: (chunk, _encoding, done) => ((serverLog += chunk.toString()), done()),
@@ -56,7 +57,10 @@ beforeAll(async () => {
   expect(response.status).toBe(201);
   project = (await response.json()) as DeployResult;
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
 
 it("keeps the secret out of the log, the API and the server log, in every form printed", async () => {
   const response = await fetch(project.triggers[0]!.webhook_url, { method: "POST" });

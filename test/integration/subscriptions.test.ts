@@ -219,7 +219,7 @@ describe("next_event", () => {
     const { errors } = (await (await post("bad_next")).json()) as { errors: string[] };
     expect(errors).toEqual([
       'Error: next_event: "sub_nope" is not a subscription of this session',
-      'TypeError: next_event: timeout must be milliseconds or a duration such as "30s", got soon',
+      'TypeError: next_event: timeout must be milliseconds or a duration such as "30s", got the string "soon"',
       "TypeError: next_event: give a subscription id from subscribe(), or a list of them",
     ]);
   });

@@ -1,6 +1,6 @@
-// CLI output never passes a terminal control sequence through.
+// CLI output: readable, and never passing a terminal control sequence through.
 import { describe, expect, it } from "vitest";
-import { logLine, table, visible } from "../../src/cli/format";
+import { logLine, problemLine, table, visible } from "../../src/cli/format";
 
 const HOSTILE =
   "\x1b[2J\x1b]0;pwned-title\x07\rOVERWRITTEN\n2026-01-01T00:00:00.000Z  state    completed";
@@ -29,5 +29,16 @@ describe("CLI output", () => {
   it("keeps table cells clean", () => {
     // eslint-disable-next-line no-control-regex -- control characters are what it looks for
     expect(table(["id"], [[HOSTILE]])).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+  });
+});
+
+describe("deploy problems", () => {
+  it("print as file:line:column with only the parts that are known", () => {
+    const problem = { file: "a.ts", line: 3, column: 7, message: "boom" };
+    expect(problemLine(problem)).toBe("a.ts:3:7 boom");
+    expect(problemLine({ ...problem, column: null })).toBe("a.ts:3 boom");
+    expect(problemLine({ ...problem, line: null, column: null })).toBe("a.ts boom");
+    expect(problemLine({ file: null, line: null, column: null, message: "boom" })).toBe("boom");
+    expect(problemLine({ ...problem, file: "\x1b[2Jx.ts" })).toBe("\\x1b[2Jx.ts:3:7 boom");
   });
 });
