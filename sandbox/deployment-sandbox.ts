@@ -183,7 +183,7 @@ export class DeploymentSandbox {
     if (!this.#closed) this.#logger.warn({ isolate: isolate.id, reason, culprit }, "isolate died");
     const cause = `${reason} (while running session ${culprit?.sessionId ?? "unknown"})`;
     for (const id of [...isolate.sessions]) {
-      this.#sessions.get(id)?.lost(cause, id === culprit?.sessionId ? culprit.limit : null);
+      this.#sessions.get(id)?.lost(cause, id === culprit?.sessionId ? culprit : null);
     }
     if (!this.#closed && this.#isolates.size + this.#creating < this.#options.limits.minIsolates) {
       this.#grow();

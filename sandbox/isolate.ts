@@ -38,10 +38,12 @@ export interface IsolateEvents {
   onDeath(isolate: SandboxIsolate, reason: string, culprit: Culprit | null): void;
 }
 
-/** The session an isolate died of, and the limit it broke. */
+/** The session an isolate died of, the limit it broke, and what its last entry spent. */
 export interface Culprit {
   sessionId: string;
   limit: "memory limit" | "cpu time limit";
+  /** Charged to the session as it ends (its entry's own result comes after that end). */
+  cpuMs: number;
 }
 
 interface QueuedEntry {
@@ -213,10 +215,16 @@ export class SandboxIsolate {
       return { ok: false, cpuMs: 0, failure: "cpu_limit", message: "no CPU time left" };
     }
     const cpuBefore = this.#isolate.cpuTime;
+    const started = performance.now();
+    // A disposed isolate's CPU time cannot be read; the entry's wall time is an upper bound of
+    // it (the isolate runs on one thread) and is what it is charged then.
     const cpuSince = () =>
-      this.#isolate.isDisposed ? 0 : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
+      this.#isolate.isDisposed
+        ? performance.now() - started
+        : Number(this.#isolate.cpuTime - cpuBefore) / 1e6;
     const sessionId = entry.kind === "quiesce" ? null : entry.session_id;
-    const blame = (limit: Culprit["limit"]) => (sessionId === null ? null : { sessionId, limit });
+    const blame = (limit: Culprit["limit"], cpuMs = cpuSince()): Culprit | null =>
+      sessionId === null ? null : { sessionId, limit, cpuMs };
     // isolated-vm stops an entry at its timeout; should that ever fail, the isolate goes.
     const watchdog = setTimeout(
       () =>
@@ -240,8 +248,9 @@ export class SandboxIsolate {
         return { ok: false, cpuMs, failure: "cpu_limit", message };
       }
       if (/memory limit/i.test(message) || this.#isolate.isDisposed) {
-        this.dispose("the isolate ran out of memory", blame("memory limit"));
-        return { ok: false, cpuMs, failure: "memory_limit", message };
+        this.dispose("the isolate ran out of memory", blame("memory limit", cpuMs));
+        // Charged through the culprit already.
+        return { ok: false, cpuMs: 0, failure: "memory_limit", message };
       }
       return { ok: false, cpuMs, failure: "internal", message };
     } finally {

@@ -195,13 +195,8 @@ export interface WireEventData {
   url: { path: string; query: Record<string, string>; path_suffix: string };
   /** Lower-case name to value; repeated values joined with ", ". */
   headers: Record<string, string>;
-  body: {
-    bytes: Uint8Array;
-    /** `null` when the bytes are not valid UTF-8. */
-    text: string | null;
-    /** Parsed `application/x-www-form-urlencoded` body, else `null`. */
-    form: Record<string, string> | null;
-  };
+  /** Only the bytes cross: text, JSON and form fields are worked out in the session. */
+  body: { bytes: Uint8Array };
 }
 
 /** Host → sandbox: one call into the isolate. */

@@ -13,7 +13,7 @@ import type {
   SandboxRecord,
   WireEvent,
 } from "./protocol";
-import type { EntryResult, SandboxIsolate } from "./isolate";
+import type { Culprit, EntryResult, SandboxIsolate } from "./isolate";
 import type { StackMapper } from "./stack-map";
 
 export interface SessionLimits {
@@ -135,12 +135,18 @@ export class SandboxSession {
     this.#fail({ kind: "stopped", reason });
   }
 
-  /** The isolate holding this session died; `culprit` when this session exhausted it. */
   /**
    * The isolate holding this session died. `limit` when this session broke it (ran it out of
-   * memory, or ran past a deadline that could not be enforced otherwise).
+   * memory, or ran past a deadline that could not be enforced otherwise): then it ends at that
+   * limit even if it had reported its end (work it left running after it broke the isolate).
    */
-  lost(reason: string, limit: "memory limit" | "cpu time limit" | null): void {
+  lost(reason: string, culprit: Pick<Culprit, "limit" | "cpuMs"> | null): void {
+    const limit = culprit?.limit ?? null;
+    if (culprit !== null && !this.#ended) {
+      this.#cpuUsedMs += culprit.cpuMs;
+      this.#reportedEnd = null;
+      this.#ending = false;
+    }
     if (limit === "memory limit") {
       const detail = `the isolate ran out of memory (limit ${this.#limits.memoryLimitMb} MiB)`;
       this.#fail({ kind: "limit", reason: limit, detail });

@@ -17,6 +17,7 @@ import { openDatabase } from "./store/database";
 import { ProjectsStore } from "./store/projects-store";
 import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
+import { FilterRunner } from "./subscriptions/filter-runner";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
 import { SandboxProcesses } from "./worker/remote-sandbox";
 import { Fetcher } from "./bindings/host-fetch";
@@ -99,7 +100,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   await restoreDeployments(projects, live, logger);
 
-  const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue));
+  const filters = new FilterRunner(logger);
+  const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue), filters, logger);
   const fetcher = new Fetcher(settings.fetchAllowPrivate);
   const running = new SessionManager({
     store: sessionsStore,
@@ -125,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       live,
       sessions: running,
       subscriptions,
+      filters,
       store: sessionsStore,
       limits: settings.limits,
       logger,
@@ -160,6 +163,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         http.closeAllConnections();
         await processes.close("the server shut down while the session was running");
         bundler.close();
+        filters.close();
         void fetcher.close();
         await stopped;
         // Let the sessions' last records reach the queue before the final commit.

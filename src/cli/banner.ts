@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { DeployError } from "../errors";
 import type { RunningServer } from "../server";
-import { problemLine, runsLabel } from "./format";
+import { problemLine, runsLabel, visible } from "./format";
 
 export const SAMPLES_FILE = "samples.json";
 
@@ -45,7 +45,8 @@ export function banner(server: RunningServer): string {
       if (sample.note) out.push(`    (${sample.note})`);
     }
   }
-  return out.join("\n") + "\n";
+  // A project folder may come from anyone: nothing in it reaches the terminal as a control.
+  return out.map(visible).join("\n") + "\n";
 }
 
 function curlLine(url: string, sample: Sample): string {

@@ -10,7 +10,7 @@ import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
 import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
-import { logLine, problemLine, runsLabel, table, type LogEntry } from "./format";
+import { logLine, problemLine, runsLabel, table, visible, type LogEntry } from "./format";
 
 const program = new Command("isohook")
   .description("Run TypeScript behind webhooks, each session in a V8 isolate, recorded in SQLite.")
@@ -110,8 +110,8 @@ withClient(program.command("deploy <dir>").description("deploy the project in a 
       data: archive,
       type: "application/gzip",
     });
-    console.log(`deployed ${result.project} (${result.deployment_id})`);
-    for (const warning of result.warnings) console.log(`warning: ${warning}`);
+    console.log(visible(`deployed ${result.project} (${result.deployment_id})`));
+    for (const warning of result.warnings) console.log(visible(`warning: ${warning}`));
     console.log(
       table(
         ["trigger", "runs", "webhook url"],
@@ -188,7 +188,7 @@ withClient(session.command("stop <id>").description("stop a running session")).a
       "POST",
       `/api/sessions/${encodeURIComponent(id)}/stop`,
     );
-    console.log(`${stopped.id}: ${stopped.state}`);
+    console.log(visible(`${stopped.id}: ${stopped.state}`));
   },
 );
 
@@ -269,10 +269,10 @@ async function packFolder(dir: string): Promise<Buffer> {
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (error instanceof ApiError && error.body.details?.length) {
-    console.error(`error: ${error.message}`);
+    console.error(visible(`error: ${error.message}`));
     for (const d of error.body.details) console.error(`  ${problemLine(d)}`);
   } else if (error instanceof Error && !process.env.ISOHOOK_DEBUG) {
-    console.error(`error: ${error.message}`);
+    console.error(visible(`error: ${error.message}`));
   } else {
     console.error(error);
   }

@@ -10,7 +10,6 @@ import type { RemoteDeployment, SandboxProcesses } from "../worker/remote-sandbo
 import { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
-import { compileFilter, type EventFilter } from "../subscriptions/filter";
 
 export interface LiveDeployment {
   id: string;
@@ -25,8 +24,6 @@ export interface LiveDeployment {
 export interface LiveTrigger {
   slug: string;
   trigger: Trigger;
-  /** The trigger's `filter`, compiled; `null` when it has none. */
-  filter: EventFilter | null;
   deployment: LiveDeployment;
 }
 
@@ -144,9 +141,7 @@ export class LiveDeployments {
     this.#byProject.set(live.project, live);
     for (const trigger of live.manifest.project.triggers) {
       const slug = slugs.get(trigger.name)!;
-      // The deployer compiled each filter already, so this cannot fail here.
-      const filter = trigger.filter === null ? null : compileFilter(trigger.filter);
-      this.#bySlug.set(slug, { slug, trigger, filter, deployment: live });
+      this.#bySlug.set(slug, { slug, trigger, deployment: live });
     }
     // The old deployment finishes its running sessions, then frees its isolates.
     if (previous !== undefined) void previous.sandbox.drain();

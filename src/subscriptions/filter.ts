@@ -4,7 +4,8 @@
  * the filter is exactly `true`; an evaluation error (a missing key, say) means it does not.
  *
  * CEL itself is `@bufbuild/cel`. Here: compiling with clear errors (a syntax error, or a name
- * other than `data` and `event_type`), and turning event data into CEL values.
+ * other than `data` and `event_type`), and turning event data into CEL values. Filters are
+ * evaluated in the filter worker (`filter-worker.ts`), never on the server's main thread.
  */
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { WireEventData } from "../../sandbox";
@@ -22,8 +23,13 @@ export class FilterError extends Error {}
 const VARIABLES = new Set(["data", "event_type"]);
 const MAX_FILTER_CHARS = 1000;
 const MAX_FILTER_NODES = 200;
-/** Bodies up to this size are parsed as JSON for filters; larger ones have `json: null`. */
-export const MAX_FILTER_JSON_CHARS = 64 * 1024;
+/**
+ * Filters see the body (bytes, text, json, form) of requests up to this size; above it, all
+ * four are null. Evaluation is bounded in time and memory anyway; this keeps the copy to the
+ * filter worker and the conversion small for the common case of filters on headers.
+ */
+export const MAX_FILTER_BODY_BYTES = 1024 * 1024;
+const FORM_TYPE = "application/x-www-form-urlencoded";
 /** Nesting of event data that filters see; deeper values are null. */
 const MAX_FILTER_DEPTH = 32;
 const env = celEnv();
@@ -70,25 +76,74 @@ export function compileFilter(source: string): EventFilter {
   };
 }
 
-/** The event as CEL sees it: objects as maps, JSON numbers as doubles, the body's bytes as bytes. */
-export function filterInput(data: WireEventData, eventType: string): FilterInput {
-  const { body } = data;
-  // Parsing and converting a large body would hold up the server for every event; filters
-  // see `data.body.json` only for bodies up to this size (null above it).
-  let json: unknown = null;
-  if (body.text !== null && body.text.length <= MAX_FILTER_JSON_CHARS) {
-    try {
-      json = JSON.parse(body.text);
-    } catch {
-      json = null;
-    }
+/** What is sent to the filter worker for one event: its data, with the body only if small. */
+export interface FilterEvent {
+  /** Unique per event: evaluations for one event share one conversion. */
+  id: string;
+  eventType: string;
+  head: Omit<WireEventData, "body">;
+  /** `null` when the body is over `MAX_FILTER_BODY_BYTES` (not sent at all). */
+  body: Uint8Array | null;
+}
+
+export function toFilterEvent(id: string, data: WireEventData): FilterEvent {
+  const { body, ...head } = data;
+  return {
+    id,
+    eventType: data.method.toLowerCase(),
+    head,
+    body: body.bytes.length <= MAX_FILTER_BODY_BYTES ? body.bytes : null,
+  };
+}
+
+/**
+ * The event as CEL sees it: objects as maps, JSON numbers as doubles, the body's bytes as
+ * bytes, and text, json and form as the sandbox works them out (all null for a body over
+ * `MAX_FILTER_BODY_BYTES`).
+ */
+export function filterInput(event: FilterEvent): FilterInput {
+  const bytes = event.body;
+  const text = bytes === null ? null : decodeUtf8(bytes);
+  const body = {
+    text,
+    json: parseJson(text),
+    form: text !== null && isForm(event.head.headers) ? formFields(text) : null,
+  };
+  const converted = toCel({ ...event.head, body }, 0) as Map<string, unknown>;
+  (converted.get("body") as Map<string, unknown>).set("bytes", bytes);
+  return { data: converted, event_type: event.eventType };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+function decodeUtf8(bytes: Uint8Array): string | null {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return null;
   }
-  const converted = toCel({ ...data, body: { text: body.text, json, form: body.form } }, 0) as Map<
-    string,
-    unknown
-  >;
-  (converted.get("body") as Map<string, unknown>).set("bytes", body.bytes);
-  return { data: converted, event_type: eventType };
+}
+
+function parseJson(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
+  }
+}
+
+function isForm(headers: Record<string, string>): boolean {
+  return (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === FORM_TYPE;
+}
+
+function formFields(text: string): Record<string, string> {
+  // No prototype: a field named "__proto__" is a field like any other.
+  const fields = Object.create(null) as Record<string, string>;
+  for (const [name, value] of new URLSearchParams(text)) {
+    fields[name] = Object.hasOwn(fields, name) ? `${fields[name]}, ${value}` : value;
+  }
+  return fields;
 }
 
 function toCel(value: unknown, depth: number): unknown {

@@ -6,11 +6,16 @@
  * for any of the subscriptions it names, or waits for one. A waiting call costs nothing: it
  * is a promise here, and the session's isolate is free meanwhile. An event goes to each
  * subscription once. Everything queued and delivered is also written to SQLite.
+ *
+ * Filters are evaluated by the filter worker, so an event's delivery waits for its verdicts;
+ * deliveries still happen in arrival order, one event after the other.
  */
+import type { Logger } from "pino";
 import type { WireEventData } from "../../sandbox";
 import { newId } from "../ids";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
-import { compileFilter, filterInput, type EventFilter, type FilterInput } from "./filter";
+import { compileFilter, toFilterEvent } from "./filter";
+import type { FilterRunner } from "./filter-runner";
 
 export interface QueuedEvent {
   /** Arrival order across all of the server's events. */
@@ -24,7 +29,8 @@ interface Subscription {
   id: string;
   sessionId: string;
   key: string;
-  filter: EventFilter | null;
+  /** CEL source, evaluated by the filter worker. */
+  filter: string | null;
   queue: QueuedEvent[];
 }
 
@@ -39,6 +45,10 @@ export class SubscriptionError extends Error {}
 
 export class SubscriptionHub {
   readonly #store: SubscriptionsStore;
+  readonly #filters: FilterRunner;
+  readonly #logger: Logger;
+  /** Settles when the last published event has been delivered; the next one waits for it. */
+  #delivered: Promise<void> = Promise.resolve();
   readonly #byId = new Map<string, Subscription>();
   /** `project \0 trigger` → subscriptions to it. */
   readonly #bySource = new Map<string, Set<Subscription>>();
@@ -46,8 +56,10 @@ export class SubscriptionHub {
   readonly #waiters = new Map<string, Waiter[]>();
   #seq = 0;
 
-  constructor(store: SubscriptionsStore) {
+  constructor(store: SubscriptionsStore, filters: FilterRunner, logger: Logger) {
     this.#store = store;
+    this.#filters = filters;
+    this.#logger = logger;
   }
 
   /** Active subscriptions, for tests and metrics. */
@@ -67,12 +79,12 @@ export class SubscriptionHub {
     /** The filter as stored in SQLite (secrets redacted). */
     recordedFilter: string | null = filterText,
   ): void {
-    const filter = filterText === null ? null : compileFilter(filterText);
+    if (filterText !== null) compileFilter(filterText);
     const subscription: Subscription = {
       id,
       sessionId: session.id,
       key: sourceKey(session.project, source),
-      filter,
+      filter: filterText,
       queue: [],
     };
     this.#byId.set(subscription.id, subscription);
@@ -98,26 +110,52 @@ export class SubscriptionHub {
     }
   }
 
-  /** A webhook event arrived: queue it for, or hand it to, every subscription it passes. */
-  publish(project: string, trigger: string, event: { id: string; data: WireEventData }): void {
+  /**
+   * A webhook event arrived: queue it for, or hand it to, every subscription it passes (those
+   * that exist now). Resolves once it has been delivered.
+   */
+  publish(
+    project: string,
+    trigger: string,
+    event: { id: string; data: WireEventData },
+  ): Promise<void> {
     const subscriptions = this.#bySource.get(sourceKey(project, trigger));
-    if (subscriptions === undefined) return;
+    if (subscriptions === undefined) return this.#delivered;
+    const targets = [...subscriptions];
     const queued: QueuedEvent = { seq: ++this.#seq, eventId: event.id, trigger, data: event.data };
+    const filtered = targets.filter((s) => s.filter !== null);
+    const verdicts = this.#filters.evaluate(
+      toFilterEvent(event.id, event.data),
+      filtered.map((s) => s.filter!),
+      `${project}/${trigger} subscriptions`,
+    );
+    this.#delivered = this.#delivered
+      .then(async () => {
+        const passed = await verdicts;
+        const refused = new Set(filtered.filter((_, i) => !passed[i]));
+        this.#deliver(
+          queued,
+          targets.filter((s) => !refused.has(s) && this.#byId.has(s.id)),
+        );
+      })
+      // One event that could not be delivered must not stop the ones after it.
+      .catch((error: unknown) =>
+        this.#logger.error({ err: error, event_id: event.id }, "an event was not delivered"),
+      );
+    return this.#delivered;
+  }
+
+  #deliver(queued: QueuedEvent, subscriptions: Subscription[]): void {
     const now = new Date().toISOString();
-    let input: FilterInput | undefined;
     for (const subscription of subscriptions) {
-      if (subscription.filter !== null) {
-        input ??= filterInput(event.data, event.data.method.toLowerCase());
-        if (!subscription.filter(input)) continue;
-      }
       const waiter = this.#waiters
         .get(subscription.sessionId)
         ?.find((w) => w.subscriptions.has(subscription.id));
       if (waiter !== undefined) {
-        this.#store.queued(subscription.id, event.id, now, now);
+        this.#store.queued(subscription.id, queued.eventId, now, now);
         this.#settle(subscription.sessionId, waiter, queued);
       } else {
-        this.#store.queued(subscription.id, event.id, now, null);
+        this.#store.queued(subscription.id, queued.eventId, now, null);
         subscription.queue.push(queued);
       }
     }

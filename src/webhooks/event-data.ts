@@ -1,12 +1,11 @@
 /**
  * The `event.data` of a webhook request (SPEC §2): method and URL as received, query and
- * headers as name → value (repeated ones joined with ", "), and the body byte-exact.
+ * headers as name → value (repeated ones joined with ", "), and the body byte-exact. Only the
+ * bytes of the body are sent: its text, JSON and form fields are worked out in the sandbox,
+ * on the session's time, when the handler reads them.
  */
 import type { IncomingMessage } from "node:http";
 import type { WireEventData } from "../../sandbox";
-
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const FORM_TYPE = "application/x-www-form-urlencoded";
 
 export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: string): WireEventData {
   const rawUrl = req.url ?? "/";
@@ -14,8 +13,6 @@ export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: stri
   const rawPath = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
   const queryText = queryStart === -1 ? "" : rawUrl.slice(queryStart + 1);
   const headers = joinPairs(pairsOf(req.rawHeaders));
-  const text = decodeUtf8(body);
-  const isForm = (headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase() === FORM_TYPE;
 
   return {
     method: req.method ?? "GET",
@@ -26,13 +23,9 @@ export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: stri
       path_suffix: decodePath(pathSuffix),
     },
     headers,
-    body: {
-      // A copy with a buffer of its own: a view into Node's shared pool would carry the whole
-      // pool (other requests' bytes) across to the sandbox.
-      bytes: new Uint8Array(body),
-      text,
-      form: isForm && text !== null ? joinPairs(new URLSearchParams(text)) : null,
-    },
+    // A copy with a buffer of its own: a view into Node's shared pool would carry the whole
+    // pool (other requests' bytes) across to the sandbox.
+    body: { bytes: new Uint8Array(body) },
   };
 }
 
@@ -48,14 +41,6 @@ function joinPairs(pairs: Iterable<[string, string]>): Record<string, string> {
 function* pairsOf(rawHeaders: string[]): Generator<[string, string]> {
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     yield [rawHeaders[i]!.toLowerCase(), rawHeaders[i + 1]!];
-  }
-}
-
-function decodeUtf8(body: Buffer): string | null {
-  try {
-    return utf8.decode(body);
-  } catch {
-    return null;
   }
 }
 

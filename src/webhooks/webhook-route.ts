@@ -17,7 +17,8 @@ import { newId } from "../ids";
 import type { HttpAnswer } from "../sessions/answer";
 import type { SessionManager } from "../sessions/session-manager";
 import type { SessionsStore } from "../store/sessions-store";
-import { filterInput } from "../subscriptions/filter";
+import { toFilterEvent } from "../subscriptions/filter";
+import type { FilterRunner } from "../subscriptions/filter-runner";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { toEventData } from "./event-data";
 
@@ -28,6 +29,7 @@ export interface WebhookDeps {
   live: LiveDeployments;
   sessions: SessionManager;
   subscriptions: SubscriptionHub;
+  filters: FilterRunner;
   store: SessionsStore;
   limits: Limits;
   logger: Logger;
@@ -90,15 +92,22 @@ async function handle(
   const { trigger, deployment } = live;
   const data = toEventData(req, body, pathSuffix);
   const method = (req.method ?? "GET").toLowerCase();
+  const eventId = newId("evt");
   const startsSession =
     trigger.call !== null &&
     (trigger.event_type.length === 0 || trigger.event_type.includes(method)) &&
-    (live.filter === null || live.filter(filterInput(data, method)));
+    (trigger.filter === null ||
+      (
+        await deps.filters.evaluate(
+          toFilterEvent(eventId, data),
+          [trigger.filter],
+          `${deployment.project}/${trigger.name}`,
+        )
+      )[0] === true);
   if (startsSession && deps.sessions.atCapacity(deployment.project)) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }
 
-  const eventId = newId("evt");
   const { body: _omitted, ...described } = data;
   deps.store.insertEvent({
     id: eventId,
@@ -110,7 +119,7 @@ async function handle(
     data: JSON.stringify(described),
     body,
   });
-  deps.subscriptions.publish(deployment.project, trigger.name, { id: eventId, data });
+  void deps.subscriptions.publish(deployment.project, trigger.name, { id: eventId, data });
 
   if (!startsSession) {
     await deps.store.commit();

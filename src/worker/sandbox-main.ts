@@ -17,10 +17,12 @@ import {
 import { createLogger } from "../log";
 import { checkSubscription, SubscriptionError } from "../subscriptions/subscription-hub";
 import type { Batch, DeploymentSpec, FromSandbox, ToSandbox } from "./messages";
+import { QuotaError, SubscriptionQuota } from "./subscription-quota";
 
 interface Deployment {
   sandbox: DeploymentSandbox;
   spec: DeploymentSpec;
+  subscriptions: SubscriptionQuota;
 }
 
 const deployments = new Map<string, Deployment>();
@@ -45,7 +47,7 @@ function flush(): void {
 async function deploy(spec: DeploymentSpec): Promise<void> {
   try {
     const sandbox = await DeploymentSandbox.create({ ...spec, logger });
-    deployments.set(spec.deploymentId, { sandbox, spec });
+    deployments.set(spec.deploymentId, { sandbox, spec, subscriptions: new SubscriptionQuota() });
     send({ type: "deployed", deploymentId: spec.deploymentId });
   } catch (error) {
     send({
@@ -70,18 +72,22 @@ function start(
     return send({ type: "end", sessionId, end: { ok: false, failure, cpuMs: 0 } });
   }
   const { project } = deployment.spec.config;
+  const quota = deployment.subscriptions;
   const session = deployment.sandbox.start(request, {
-    onCall: (record) => send({ type: "call", sessionId, record }),
+    onCall: (record) => {
+      if (record.binding === "unsubscribe") quota.removed(sessionId, record.args[0] as string);
+      send({ type: "call", sessionId, record });
+    },
     onHostCall: (binding: HostBindingName, args: unknown[]): HostAnswer => {
       const [source, filter] = args as [string, string | null];
       let answer: HostAnswer;
       try {
-        answer = {
-          ok: true,
-          value: checkSubscription(project, deployment.spec.triggers, source, filter),
-        };
+        quota.check();
+        const id = checkSubscription(project, deployment.spec.triggers, source, filter);
+        quota.added(sessionId, id);
+        answer = { ok: true, value: id };
       } catch (error) {
-        if (!(error instanceof SubscriptionError)) throw error;
+        if (!(error instanceof SubscriptionError) && !(error instanceof QuotaError)) throw error;
         answer = { ok: false, message: error.message };
       }
       send({ type: "host_call", sessionId, binding, args: [source, filter], answer });
@@ -94,6 +100,7 @@ function start(
       }),
     onEnd: (end) => {
       sessions.delete(sessionId);
+      quota.sessionEnded(sessionId);
       for (const key of pendingCalls.keys())
         if (key.startsWith(`${sessionId}:`)) pendingCalls.delete(key);
       send({ type: "end", sessionId, end });

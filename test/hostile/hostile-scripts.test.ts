@@ -18,6 +18,9 @@ const ATTACKS: Record<string, string> = {
     await new Promise((r) => setTimeout(r, 300));
     http_outcome({ json: { fired: n > 0 } });`,
   promise_flood: `for (;;) Promise.resolve().then(() => {});`,
+  promise_chain_after_return: `const grow = (): Promise<unknown> => Promise.resolve().then(grow);
+    void grow();
+    return 1;`,
   call_flood: `for (;;) clearTimeout(setTimeout(() => {}, 1000));`,
   huge_console_log: `const line = "L".repeat(70_000);
     for (let i = 0; i < 100_000; i++) console.log(line);
@@ -144,6 +147,13 @@ describe("runaway code ends at a limit", () => {
     const { status, session } = await attack("promise_flood");
     expect(status).toBe(502);
     expect(["cpu time limit", "memory limit"]).toContain(session.error);
+  });
+
+  it("promise_chain_after_return: work left running after the return ends the session at its limit", async () => {
+    const { session } = await attack("promise_chain_after_return");
+    expect(session.state).toBe("error");
+    expect(["cpu time limit", "memory limit"]).toContain(session.error);
+    expect(session.cpu_ms).toBeGreaterThan(0);
   });
 
   it("call_flood: the call limit", async () => {

@@ -42,3 +42,49 @@ describe("deploy problems", () => {
     expect(problemLine({ ...problem, file: "\x1b[2Jx.ts" })).toBe("\\x1b[2Jx.ts:3:7 boom");
   });
 });
+
+describe("the start banner", () => {
+  it("shows control characters from a project folder as escapes", async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { banner } = await import("../../src/cli/banner");
+    const dir = mkdtempSync(path.join(os.tmpdir(), "isohook-banner-"));
+    try {
+      writeFileSync(
+        path.join(dir, "samples.json"),
+        JSON.stringify({ api: { path: "/x\x1b[2K\r", note: "\x1b]0;title\x07hidden\u202e" } }),
+      );
+      const text = banner({
+        url: "http://127.0.0.1:1",
+        dataDir: dir,
+        token: "t",
+        tokenCreated: false,
+        deployed: [
+          {
+            dir,
+            result: {
+              project: "p",
+              deployment_id: "dep_1",
+              changed: true,
+              warnings: [],
+              triggers: [
+                {
+                  name: "api",
+                  call: "program.ts:handle",
+                  is_sync: true,
+                  is_durable: false,
+                  webhook_url: "http://127.0.0.1:1/webhooks/abc",
+                },
+              ],
+            },
+          },
+        ],
+      } as unknown as Parameters<typeof banner>[0]);
+      for (const hidden of ["\x1b", "\x07", "\r", "\u202e"]) expect(text).not.toContain(hidden);
+      expect(text).toContain("\\x1b[2K\\x0d");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

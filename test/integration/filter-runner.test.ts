@@ -1,0 +1,46 @@
+// The filter worker: evaluations in order, and a filter that runs too long or too big stopped.
+import pino from "pino";
+import { afterAll, expect, it } from "vitest";
+import { toFilterEvent } from "../../src/subscriptions/filter";
+import { FilterRunner } from "../../src/subscriptions/filter-runner";
+
+const runner = new FilterRunner(pino({ level: "silent" }));
+afterAll(() => runner.close());
+
+let nextEvent = 0;
+function event(text: string) {
+  return toFilterEvent(`evt_${++nextEvent}`, {
+    method: "POST",
+    raw_url: "/hook?x=1",
+    url: { path: "/hook", query: { x: "1" }, path_suffix: "" },
+    headers: { "x-kind": "push" },
+    body: { bytes: new TextEncoder().encode(text) },
+  });
+}
+
+it("answers each filter of an event, in the order asked", async () => {
+  const e = event('{"n": 3}');
+  const verdicts = await Promise.all([
+    runner.evaluate(e, ['data.headers["x-kind"] == "push"', "data.body.json.n > 5"], "t"),
+    runner.evaluate(e, ['event_type == "post" && data.url.query.x == "1"'], "t"),
+    runner.evaluate(e, ["data.missing.key == 1"], "t"),
+  ]);
+  expect(verdicts).toEqual([[true, false], [true], [false]]);
+});
+
+it("stops a filter that runs too long, and the next evaluation gets a fresh worker", async () => {
+  const slow = event("ab".repeat(200_000));
+  const [stopped, after] = await Promise.all([
+    runner.evaluate(slow, ['data.body.text.matches("[ab]{900}[ac]$")', "true"], "t"),
+    runner.evaluate(event("{}"), ["true"], "t"),
+  ]);
+  expect(stopped).toEqual([false, false]);
+  expect(after).toEqual([true]);
+});
+
+it("stops a filter that builds huge values", async () => {
+  const body = event("x".repeat(1024 * 1024 - 16));
+  const huge = `size(${Array(40).fill("data.body.text").join(" + ")}) == 1`;
+  expect(await runner.evaluate(body, [huge], "t")).toEqual([false]);
+  expect(await runner.evaluate(event("{}"), ["true"], "t")).toEqual([true]);
+});
