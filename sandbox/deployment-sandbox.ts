@@ -132,6 +132,10 @@ export class DeploymentSandbox {
     if (this.#waiting.length > 0) this.#grow();
   }
 
+  // TODO: sessions share an isolate whatever their request's size, so a few large requests
+  // parsed at once can run it out of memory and end the small sessions beside them; weigh the
+  // body bytes each isolate holds when placing a session (or give large ones an isolate of
+  // their own) once the cost of the extra isolates is measured.
   /** Give an idle isolate the next waiting session. */
   #feed(isolate: SandboxIsolate): void {
     if (isolate.dead || isolate.load > 0) return;
