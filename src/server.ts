@@ -92,7 +92,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: settings.limits,
     pool: {
       minIsolates: Math.min(2, cores),
-      maxIsolates: Number(process.env.BENCH_MAX_ISOLATES ?? Math.max(2, cores)),
+      maxIsolates: Math.max(2, cores),
       maxSessionsPerIsolate: 500,
       ...options.pool,
     },
