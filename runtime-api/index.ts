@@ -21,6 +21,7 @@ import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
+import { hardenRuntimeValues } from "./harden-values";
 import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
 import { atob, btoa } from "./web/base64";
@@ -38,11 +39,11 @@ type Dispatch = (entry: Entry) => void;
 
 /**
  * The ECMAScript globals user code keeps. Anything else on the global object when the runtime
- * is set up goes: ses's setup functions, and whatever a bundled package left there (core-js
- * keeps a shared store on it, which sessions could write to). Also gone from the standard:
- * SharedArrayBuffer, Atomics, WeakRef and FinalizationRegistry (they would let code run outside
- * its session's entries, or time other sessions) and WebAssembly (its memories escape the
- * isolate's limit).
+ * is set up goes: ses's setup functions, and whatever a bundled package left there (a store a
+ * package keeps on the global object would be one that sessions could write to). Also gone
+ * from the standard: SharedArrayBuffer, Atomics, WeakRef and FinalizationRegistry (they would
+ * let code run outside its session's entries, or time other sessions) and WebAssembly (its
+ * memories escape the isolate's limit).
  */
 const STANDARD_GLOBALS = new Set([
   "globalThis",
@@ -133,6 +134,8 @@ export function setup(
   const env = environment(config.vars);
   const autokitteh = harden(createAutokitteh(registry, env, config.max_body_bytes));
   installGlobals(registry, config, env);
+  // What the globals do not lead to but the values they make do (see harden-values.ts).
+  hardenRuntimeValues();
 
   /** Run user code for `session`; whatever it throws ends the session, and goes no further. */
   const run = (session: Session, code: () => void) =>

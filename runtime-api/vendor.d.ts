@@ -9,11 +9,6 @@ declare module "object-inspect" {
   export default function inspect(value: unknown, options?: InspectOptions): string;
 }
 
-declare module "core-js-pure/actual/structured-clone" {
-  const structuredClone: (value: unknown, options?: { transfer?: unknown[] }) => unknown;
-  export default structuredClone;
-}
-
 declare module "whatwg-url" {
   export class URL {
     constructor(url: string, base?: string | URL);
@@ -43,6 +38,8 @@ declare module "whatwg-url" {
     sort(): void;
     toString(): string;
     entries(): IterableIterator<[string, string]>;
+    keys(): IterableIterator<string>;
+    values(): IterableIterator<string>;
     [Symbol.iterator](): IterableIterator<[string, string]>;
     readonly size: number;
   }

@@ -214,7 +214,13 @@ declare class URLSearchParams implements Iterable<[string, string]> {
 
 declare function atob(data: string): string;
 declare function btoa(data: string): string;
-declare function structuredClone<T>(value: T): T;
+/**
+ * The HTML Standard's structured clone, into this realm's own kinds (a `Map` comes back a
+ * `Map`). Throws a "DataCloneError" DOMException for functions, symbols, weak collections,
+ * promises and the web API classes. `transfer` must be empty: Node 20's V8 cannot detach an
+ * ArrayBuffer.
+ */
+declare function structuredClone<T>(value: T, options?: { transfer?: ArrayBuffer[] }): T;
 
 declare class DOMException extends Error {
   constructor(message?: string, name?: string);

@@ -27,8 +27,14 @@ const LEGACY_CODES: Record<string, number> = {
   DataCloneError: 25,
 };
 
+let nameOf: (value: object) => string | undefined;
+
 export class DOMException extends Error {
   readonly #name: string;
+
+  static {
+    nameOf = (value) => (#name in value ? value.#name : undefined);
+  }
 
   constructor(message = "", name = "Error") {
     super(String(message));
@@ -42,4 +48,9 @@ export class DOMException extends Error {
   get code(): number {
     return LEGACY_CODES[this.#name] ?? 0;
   }
+}
+
+/** The name of a DOMException made here, or `undefined` if `value` is not one. */
+export function domExceptionName(value: object): string | undefined {
+  return nameOf(value);
 }

@@ -31,6 +31,35 @@ export function clone() {
   return { cycle: copy.cyclic.self === copy.cyclic, date: copy.date.getTime(), set: [...copy.set], byte: copy.bytes[0], fn: (() => { try { structuredClone(() => 1); return "cloned"; } catch (e) { return (e as Error).name; } })() };
 }
 
+export function clone_kinds() {
+  const buffer = new ArrayBuffer(8);
+  const shared = { s: 1 };
+  const sparse: unknown[] & { extra?: number } = [1, , shared];
+  sparse.extra = 2;
+  const value = {
+    map: new Map<unknown, unknown>([[shared, "v"]]), set: new Set([shared]), date: new Date(9), regexp: /a/gi,
+    error: new RangeError("r", { cause: shared }), dom: new DOMException("d", "DataCloneError"),
+    buffer, u16: new Uint16Array(buffer, 2, 2), view: new DataView(buffer), big: 3n, wrapped: Object("s"), sparse,
+  };
+  const c = structuredClone(value) as typeof value;
+  const refused: Record<string, string> = {};
+  const samples: Record<string, unknown> = { weakMap: new WeakMap(), promise: Promise.resolve(), url: new URL("https://a.example/"), headers: new Headers(), symbol: Symbol("s"), proxiedFunction: new Proxy(() => 1, {}) };
+  for (const [name, sample] of Object.entries(samples)) {
+    try { structuredClone(sample); refused[name] = "cloned"; } catch (e) { refused[name] = (e as Error).name + (e instanceof DOMException ? " (DOMException " + e.code + ")" : ""); }
+  }
+  let transfer: string;
+  try { structuredClone(buffer, { transfer: [buffer] } as never); transfer = "transferred"; } catch (e) { transfer = (e as Error).name; }
+  return {
+    kinds: [c.map instanceof Map, c.set instanceof Set, c.date instanceof Date, c.regexp instanceof RegExp, c.error instanceof RangeError, c.dom instanceof DOMException, c.buffer instanceof ArrayBuffer, c.u16 instanceof Uint16Array, c.view instanceof DataView, Array.isArray(c.sparse)],
+    sharedKept: [...c.map.keys()][0] === [...c.set][0] && c.error.cause === [...c.set][0],
+    oneBuffer: c.u16.buffer === c.buffer && c.view.buffer === c.buffer,
+    values: [c.date.getTime(), String(c.regexp), c.error.message, c.dom.name, c.big, String(c.wrapped), c.u16.byteOffset].map(String),
+    sparse: [1 in c.sparse, c.sparse.length, c.sparse.extra],
+    refused,
+    transfer,
+  };
+}
+
 export async function crypto_apis() {
   const hmac = await crypto.subtle.importKey("raw", bytes("It's a Secret to Everybody"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   const signature = await crypto.subtle.sign("HMAC", hmac, bytes("Hello, World!"));
@@ -120,6 +149,7 @@ const triggers = [
   "url",
   "base64",
   "clone",
+  "clone_kinds",
   "crypto_apis",
   "ed25519",
   "random_per_session",
@@ -214,6 +244,25 @@ describe("URL and friends", () => {
       set: [1],
       byte: 7,
       fn: "DataCloneError",
+    });
+  });
+
+  it("clone into this realm's own kinds, and refuse what cannot be cloned", async () => {
+    expect(await call(t, p, "clone_kinds")).toEqual({
+      kinds: Array(10).fill(true),
+      sharedKept: true,
+      oneBuffer: true,
+      values: ["9", "/a/gi", "r", "DataCloneError", "3", "s", "2"],
+      sparse: [false, 3, 2],
+      refused: {
+        weakMap: "DataCloneError (DOMException 25)",
+        promise: "DataCloneError (DOMException 25)",
+        url: "DataCloneError (DOMException 25)",
+        headers: "DataCloneError (DOMException 25)",
+        symbol: "DataCloneError (DOMException 25)",
+        proxiedFunction: "DataCloneError (DOMException 25)",
+      },
+      transfer: "DataCloneError",
     });
   });
 });
