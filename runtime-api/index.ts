@@ -21,6 +21,7 @@ import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
+import { checkHeaderBounds } from "./outcome";
 import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
 import { atob, btoa } from "./web/base64";
@@ -265,6 +266,7 @@ function returned(value: unknown): SessionResult {
     if (value instanceof Response) {
       if (value.type === "error") throw new TypeError("the handler returned Response.error()");
       const { status, headers, body } = Response.parts(value);
+      checkHeaderBounds(headers, "the handler returned a Response");
       return {
         ok: true,
         returned: {

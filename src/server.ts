@@ -19,6 +19,7 @@ import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
 import { SandboxProcesses } from "./worker/remote-sandbox";
+import { CryptoSlots } from "./bindings/crypto-queue";
 import { Fetcher } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
@@ -105,6 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store: sessionsStore,
     subscriptions,
     fetch: { fetcher, allowPrivate: settings.fetchAllowPrivate },
+    cryptoSlots: new CryptoSlots(),
     limits: settings.limits,
     logger,
   });
