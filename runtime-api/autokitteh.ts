@@ -15,7 +15,7 @@ export type OutcomeOptions = Autokitteh.OutcomeOptions;
 export type AutokittehModule = typeof Autokitteh;
 
 /** What of an outcome that is not the answer crosses to the host: the log keeps no more. */
-const LOGGED_BODY_BYTES = 64 * 1024;
+const LOGGED_BODY_BYTES = 32 * 1024;
 /** Names (vars, triggers, subscription ids) longer than this are no name the host knows. */
 const MAX_NAME_CHARS = 256;
 const MAX_FILTER_CHARS = 1000;

@@ -22,6 +22,7 @@ import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
 import { hardenRuntimeValues } from "./harden-values";
+import { checkHeaderBounds } from "./outcome";
 import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
 import { atob, btoa } from "./web/base64";
@@ -268,6 +269,7 @@ function returned(value: unknown): SessionResult {
     if (value instanceof Response) {
       if (value.type === "error") throw new TypeError("the handler returned Response.error()");
       const { status, headers, body } = Response.parts(value);
+      checkHeaderBounds(headers, "the handler returned a Response");
       return {
         ok: true,
         returned: {

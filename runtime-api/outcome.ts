@@ -9,6 +9,13 @@ import { describeValue } from "./describe-value";
 
 const KNOWN_OPTIONS = new Set(["status_code", "headers", "body", "json", "more"]);
 
+/** Headers an answer may have, and characters of names and values in all. */
+export const MAX_OUTCOME_HEADERS = 1000;
+export const MAX_OUTCOME_HEADER_CHARS = 64 * 1024;
+const HEADER_BOUNDS =
+  `at most ${MAX_OUTCOME_HEADERS} headers, ` +
+  `with at most ${MAX_OUTCOME_HEADER_CHARS} characters of names and values in all`;
+
 // RFC 9110 token, and field value: visible ASCII, obs-text, space and tab; no CR, LF or NUL.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -95,12 +102,32 @@ export function toHeaderList(headers: unknown): [string, string][] {
   const entries: [unknown, unknown][] = iterable
     ? Array.from(headers as Iterable<unknown>, toPair)
     : Object.entries(headers);
+  let chars = 0;
   for (const [rawName, rawValue] of entries) {
     const name = checkName(rawName);
     const values = isArray(rawValue) ? rawValue : [rawValue];
-    for (const value of values) list.push([name, checkValue(name, value)]);
+    for (const value of values) {
+      const checked = checkValue(name, value);
+      list.push([name, checked]);
+      chars += name.length + checked.length;
+      if (list.length > MAX_OUTCOME_HEADERS || chars > MAX_OUTCOME_HEADER_CHARS) {
+        throw new TypeError(`http_outcome: ${HEADER_BOUNDS}`);
+      }
+    }
   }
   return list;
+}
+
+/**
+ * Throws a `TypeError` for an answer (a returned `Response`) with more headers than an outcome
+ * may have: the server sends them, and the log keeps them.
+ */
+export function checkHeaderBounds(headers: readonly [string, string][], what: string): void {
+  let chars = 0;
+  for (const [name, value] of headers) chars += name.length + value.length;
+  if (headers.length > MAX_OUTCOME_HEADERS || chars > MAX_OUTCOME_HEADER_CHARS) {
+    throw new TypeError(`${what}: ${HEADER_BOUNDS}`);
+  }
 }
 
 function toPair(pair: unknown): [unknown, unknown] {

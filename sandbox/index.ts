@@ -3,6 +3,12 @@
  * runtime directly: it starts sessions here and hears back through a `SessionObserver`.
  */
 export { DeploymentSandbox, type DeploymentSandboxOptions } from "./deployment-sandbox";
-export type { SessionEnd, SessionFailure, SessionObserver, StartRequest } from "./session";
+export type {
+  HostReply,
+  SessionEnd,
+  SessionFailure,
+  SessionObserver,
+  StartRequest,
+} from "./session";
 export type { SandboxSession } from "./session";
 export type * from "./protocol";

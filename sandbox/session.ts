@@ -28,10 +28,20 @@ export interface SessionObserver {
   onCall(record: CallRecord): void;
   /** A call the host answers at once (`subscribe`); an error answer throws in the caller. */
   onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer;
-  /** A call the host answers later (`next_event`). */
-  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer>;
+  /** A call the host answers later (`next_event`, `fetch`, `crypto.subtle`). */
+  onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
   /** The session is over; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
+}
+
+/** The host's answer to an async call, and the CPU time it spent for the session meanwhile. */
+export interface HostReply {
+  answer: HostAnswer;
+  /**
+   * Milliseconds of the host's own work for the session (`crypto.subtle`) not charged yet: they
+   * count against the session's CPU budget, as its isolate's time does.
+   */
+  cpuMs: number;
 }
 
 export type SessionEnd = (
@@ -170,10 +180,14 @@ export class SandboxSession {
       const callId = record.call_id;
       void this.#observer
         .onAsyncCall(record)
-        .catch((error: unknown) => ({ ok: false as const, message: (error as Error).message }))
-        .then((answer) =>
-          this.#run({ kind: "settle", session_id: this.id, call_id: callId, answer }),
-        );
+        .catch((error: unknown) => ({
+          answer: { ok: false as const, message: (error as Error).message },
+          cpuMs: 0,
+        }))
+        .then(({ answer, cpuMs }) => {
+          if (this.#chargeHost(cpuMs))
+            void this.#run({ kind: "settle", session_id: this.id, call_id: callId, answer });
+        });
       return;
     }
     if (record.type === "end") {
@@ -234,6 +248,19 @@ export class SandboxSession {
         this.#fail({ kind: "sandbox", reason: `sandbox runtime failed: ${result.message}` });
         break;
     }
+  }
+
+  /**
+   * Charge CPU time the host spent for the session; false when that ends it. The host works
+   * outside any entry's deadline, so its time is charged when its answer comes, and the
+   * session ends at the limit as it would for the isolate's time.
+   */
+  #chargeHost(cpuMs: number): boolean {
+    this.#cpuUsedMs += cpuMs;
+    if (this.#ended || this.#ending) return false;
+    if (this.#cpuUsedMs <= this.#limits.cpuMs) return true;
+    this.#fail({ kind: "limit", reason: "cpu time limit", detail: this.#cpuDetail() });
+    return false;
   }
 
   #cpuDetail(): string {

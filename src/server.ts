@@ -20,6 +20,7 @@ import { SubscriptionsStore } from "./store/subscriptions-store";
 import { FilterRunner } from "./subscriptions/filter-runner";
 import { SubscriptionHub } from "./subscriptions/subscription-hub";
 import { SandboxProcesses } from "./worker/remote-sandbox";
+import { CryptoSlots } from "./bindings/crypto-queue";
 import { Fetcher } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
 import os from "node:os";
@@ -107,6 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store: sessionsStore,
     subscriptions,
     fetch: { fetcher, allowPrivate: settings.fetchAllowPrivate },
+    cryptoSlots: new CryptoSlots(),
     limits: settings.limits,
     logger,
   });

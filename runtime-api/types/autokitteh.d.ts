@@ -58,7 +58,8 @@ declare module "autokitteh" {
   /**
    * Record an outcome. The first with `more: false` is a sync webhook's HTTP response; later
    * ones are logged as ignored. The session keeps running after it. Throws a TypeError for
-   * invalid options (status out of range, both body and json, CR/LF in a header).
+   * invalid options (status out of range, both body and json, CR/LF in a header, more than
+   * 1,000 headers or 64 KiB of header names and values).
    */
   export function http_outcome(options?: OutcomeOptions): void;
 

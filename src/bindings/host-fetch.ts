@@ -3,13 +3,15 @@
  * against the project's `allow_net` before anything leaves the machine; names are resolved
  * here, every address checked, and the connection made to the address that was checked, so a
  * name that resolves (or re-resolves) to a private address cannot slip through. Bodies are
- * whole, in both directions, and bounded; so are the fetches in flight, per session and for
- * the whole server, and the response bytes they hold.
+ * whole, in both directions, and bounded; so are the fetches in flight and the bytes they hold
+ * (request and response bodies), per session, per project and for the whole server. A fetch
+ * still in flight when its session ends is aborted.
  */
 import { lookup as dnsLookup, type LookupAddress } from "node:dns";
 import type { LookupFunction } from "node:net";
 import { Agent, fetch as undiciFetch } from "undici";
 import type { WireRequest, WireResponse } from "../../sandbox";
+import { Tally, type TallyLevel, type WorkOwner } from "./host-work";
 import { hostAllowed, isPublicAddress, NetworkRefusedError } from "./net-policy";
 
 export interface FetchPolicy {
@@ -23,12 +25,35 @@ export interface FetchPolicy {
 const MAX_REDIRECTS = 20;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** Fetches one session may have in flight at once. */
-const MAX_PER_SESSION = 16;
-/** Fetches the server may have in flight at once. */
-const MAX_IN_FLIGHT = 256;
-/** Response bytes all fetches in flight may hold at once. */
-const MAX_BYTES_IN_FLIGHT = 256 * 1024 * 1024;
+const MIB = 1024 * 1024;
+/** Fetches in flight at once: a session's, a project's (a quarter of the server's), all. */
+const MAX_FETCHES: Record<TallyLevel, number> = { session: 16, project: 64, server: 256 };
+/**
+ * Body bytes (requests' from the call until the request is done, responses' as they arrive)
+ * the fetches in flight may hold at once: a session's, a project's, all.
+ */
+const MAX_BYTES: Record<TallyLevel, number> = {
+  session: 32 * MIB,
+  project: 64 * MIB,
+  server: 256 * MIB,
+};
+
+const FETCHES_REFUSED: Record<TallyLevel, string> = {
+  session: `fetch: a session may have at most ${MAX_FETCHES.session} fetches in flight`,
+  project:
+    `fetch: a project may have at most ${MAX_FETCHES.project} fetches in flight; ` +
+    "try again later",
+  server: "fetch: the server has too many fetches in flight; try again later",
+};
+const BYTES_REFUSED: Record<TallyLevel, string> = {
+  session:
+    `fetch: a session's fetches may hold at most ${MAX_BYTES.session / MIB} MiB ` +
+    "of bodies at once",
+  project:
+    `fetch: a project's fetches may hold at most ${MAX_BYTES.project / MIB} MiB ` +
+    "of bodies at once; try again later",
+  server: "fetch: the server holds too many bytes of fetches in flight; try again later",
+};
 
 /**
  * Request headers the server sets itself (as the Fetch Standard forbids scripts to): a wrong
@@ -58,51 +83,59 @@ const FORBIDDEN_REQUEST_HEADERS = new Set([
 /** Headers that carry credentials: not sent on to another origin when a redirect leads there. */
 const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "cookie2", "proxy-authorization"]);
 
-/** The server's fetcher: one connection pool, and the server-wide limits. */
+/** The server's fetcher: one connection pool, and the limits of what fetches may hold. */
 export class Fetcher {
   readonly #agent: Agent;
-  readonly #perSession = new Map<string, number>();
-  #inFlight = 0;
-  #bytes = 0;
+  readonly #fetches = new Tally(MAX_FETCHES);
+  readonly #bytes = new Tally(MAX_BYTES);
 
   constructor(allowPrivate: boolean) {
     // The pool's lookup refuses private addresses unless they are allowed.
     this.#agent = new Agent({ connect: { lookup: checkedLookup(allowPrivate) } });
   }
 
-  async fetch(sessionId: string, request: WireRequest, policy: FetchPolicy): Promise<WireResponse> {
-    const mine = this.#perSession.get(sessionId) ?? 0;
-    if (mine >= MAX_PER_SESSION) {
-      throw new NetworkRefusedError(
-        `fetch: a session may have at most ${MAX_PER_SESSION} fetches in flight`,
-      );
+  /** Fetches in flight, server-wide. */
+  get inFlight(): number {
+    return this.#fetches.held;
+  }
+
+  /** Body bytes the fetches in flight hold, server-wide. */
+  get bytesInFlight(): number {
+    return this.#bytes.held;
+  }
+
+  /**
+   * Fetch for `owner`. When `signal` aborts (the session ended), the fetch is abandoned and
+   * rejects with the signal's reason.
+   */
+  async fetch(
+    owner: WorkOwner,
+    request: WireRequest,
+    policy: FetchPolicy,
+    signal: AbortSignal,
+  ): Promise<WireResponse> {
+    signal.throwIfAborted();
+    const refused = this.#fetches.take(owner, 1);
+    if (refused !== null) throw new NetworkRefusedError(FETCHES_REFUSED[refused]);
+    const sent = request.body?.byteLength ?? 0;
+    const tooMany = this.#bytes.take(owner, sent);
+    if (tooMany !== null) {
+      this.#fetches.give(owner, 1);
+      throw new NetworkRefusedError(BYTES_REFUSED[tooMany]);
     }
-    if (this.#inFlight >= MAX_IN_FLIGHT) {
-      throw new NetworkRefusedError(
-        "fetch: the server has too many fetches in flight; try again later",
-      );
-    }
-    this.#perSession.set(sessionId, mine + 1);
-    this.#inFlight += 1;
+    const budget: ByteBudget = {
+      reserve: (bytes) => this.#bytes.take(owner, bytes),
+      release: (bytes) => this.#bytes.give(owner, bytes),
+    };
     try {
-      return await hostFetch(request, policy, this.#agent, this);
+      return await hostFetch(request, policy, this.#agent, signal, budget);
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw error;
     } finally {
-      this.#inFlight -= 1;
-      const left = (this.#perSession.get(sessionId) ?? 1) - 1;
-      if (left > 0) this.#perSession.set(sessionId, left);
-      else this.#perSession.delete(sessionId);
+      this.#fetches.give(owner, 1);
+      this.#bytes.give(owner, sent);
     }
-  }
-
-  /** Take room for `bytes` more response bytes; false when the server holds too many. */
-  reserve(bytes: number): boolean {
-    if (this.#bytes + bytes > MAX_BYTES_IN_FLIGHT) return false;
-    this.#bytes += bytes;
-    return true;
-  }
-
-  release(bytes: number): void {
-    this.#bytes -= bytes;
   }
 
   close(): Promise<void> {
@@ -110,13 +143,20 @@ export class Fetcher {
   }
 }
 
+/** Room for response bytes: `reserve` answers `null` when taken, else the level that is full. */
+interface ByteBudget {
+  reserve(bytes: number): TallyLevel | null;
+  release(bytes: number): void;
+}
+
 async function hostFetch(
   request: WireRequest,
   policy: FetchPolicy,
   agent: Agent,
-  budget: Pick<Fetcher, "reserve" | "release">,
+  sessionEnded: AbortSignal,
+  budget: ByteBudget,
 ): Promise<WireResponse> {
-  const signal = AbortSignal.timeout(policy.timeoutMs);
+  const signal = AbortSignal.any([AbortSignal.timeout(policy.timeoutMs), sessionEnded]);
   let url = new URL(request.url);
   let method = request.method;
   let body = request.body;
@@ -223,7 +263,7 @@ async function readBounded(
   response: Awaited<ReturnType<typeof undiciFetch>>,
   maxBytes: number,
   url: URL,
-  budget: Pick<Fetcher, "reserve" | "release">,
+  budget: ByteBudget,
 ): Promise<Uint8Array> {
   const reader = response.body?.getReader();
   if (reader === undefined) return new Uint8Array(0);
@@ -239,11 +279,10 @@ async function readBounded(
           `fetch: the response from ${url.host} is larger than ${maxBytes} bytes`,
         );
       }
-      if (!budget.reserve(value.length)) {
+      const full = budget.reserve(value.length);
+      if (full !== null) {
         await reader.cancel();
-        throw new NetworkRefusedError(
-          "fetch: the server holds too many response bytes; try again later",
-        );
+        throw new NetworkRefusedError(BYTES_REFUSED[full]);
       }
       total += value.length;
       chunks.push(value);

@@ -1,10 +1,14 @@
 /**
  * The server's answers to the calls a session makes to the host: `subscribe`, `next_event`,
  * `crypto.subtle` and `fetch`. Each answer comes with what the session log records of it;
- * bytes are logged by their size only (they may be keys or bodies).
+ * bytes are logged by their size only (they may be keys or bodies). When the session ends,
+ * whatever is still pending for it is cancelled: fetches are aborted, queued crypto work is
+ * dropped, waits for events end.
  */
 import type { AsyncCallRecord, HostAnswer } from "../../sandbox";
+import { CryptoQueue, type CryptoSlots } from "../bindings/crypto-queue";
 import type { Fetcher, FetchPolicy } from "../bindings/host-fetch";
+import { HostWorkCancelledError } from "../bindings/host-work";
 import { NetworkRefusedError } from "../bindings/net-policy";
 import { SessionKeys } from "../bindings/session-keys";
 import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscription-hub";
@@ -15,6 +19,9 @@ export interface HostCallContext {
   subscriptions: SubscriptionHub;
   fetchPolicy: FetchPolicy;
   fetcher: Fetcher;
+  cryptoSlots: CryptoSlots;
+  /** The session's CPU budget, which its crypto work counts against too. */
+  cpuBudgetMs: number;
 }
 
 export interface Answered {
@@ -25,7 +32,10 @@ export interface Answered {
 
 export class HostCalls {
   readonly #context: HostCallContext;
+  /** Aborts when the session ends. */
+  readonly #ended = new AbortController();
   #keys: SessionKeys | null = null;
+  #crypto: CryptoQueue | null = null;
 
   constructor(context: HostCallContext) {
     this.#context = context;
@@ -54,21 +64,33 @@ export class HostCalls {
         if (event === null) return { value: null, logged: null };
         return { value: event.data, logged: { event_id: event.eventId, trigger: event.trigger } };
       }
-      case "crypto_digest":
-        return bytes(await this.#cryptoKeys().digest(...record.args));
+      case "crypto_digest": {
+        const args = record.args;
+        return bytes(await this.#cryptoWork((keys) => keys.digest(...args)));
+      }
       case "crypto_import_key": {
-        const info = await this.#cryptoKeys().importKey(...record.args);
+        const args = record.args;
+        const info = await this.#cryptoWork((keys) => keys.importKey(...args));
         return { value: info, logged: info };
       }
-      case "crypto_sign":
-        return bytes(await this.#cryptoKeys().sign(...record.args));
+      case "crypto_sign": {
+        const args = record.args;
+        return bytes(await this.#cryptoWork((keys) => keys.sign(...args)));
+      }
       case "crypto_verify": {
-        const valid = await this.#cryptoKeys().verify(...record.args);
+        const args = record.args;
+        const valid = await this.#cryptoWork((keys) => keys.verify(...args));
         return { value: valid, logged: valid };
       }
       case "fetch": {
-        const { fetcher, fetchPolicy, sessionId } = this.#context;
-        const response = await fetcher.fetch(sessionId, record.args[0], fetchPolicy);
+        const { fetcher, fetchPolicy, sessionId, project } = this.#context;
+        const owner = { sessionId, project };
+        const response = await fetcher.fetch(
+          owner,
+          record.args[0],
+          fetchPolicy,
+          this.#ended.signal,
+        );
         const { status, url, redirected, headers, body } = response;
         return {
           value: response,
@@ -78,15 +100,28 @@ export class HostCalls {
     }
   }
 
-  /** The session is over: its subscriptions and keys go. */
+  /**
+   * CPU time the host spent for the session (its crypto work) since the last call: to be
+   * charged to the session, with the answer that leaves next.
+   */
+  takeCpuMs(): number {
+    return this.#crypto?.takeSpentMs() ?? 0;
+  }
+
+  /** The session is over: its pending work is cancelled, its subscriptions and keys go. */
   end(): void {
+    this.#ended.abort(new HostWorkCancelledError("the session ended"));
     this.#context.subscriptions.endSession(this.#context.sessionId);
     this.#keys?.clear();
   }
 
-  #cryptoKeys(): SessionKeys {
+  /** Crypto work, in the session's queue: one operation at a time, timed, within budget. */
+  #cryptoWork<T>(work: (keys: SessionKeys) => Promise<T>): Promise<T> {
+    const { cryptoSlots, cpuBudgetMs } = this.#context;
     this.#keys ??= new SessionKeys();
-    return this.#keys;
+    this.#crypto ??= new CryptoQueue(cryptoSlots, cpuBudgetMs, this.#ended.signal);
+    const keys = this.#keys;
+    return this.#crypto.run(() => work(keys));
   }
 }
 
@@ -95,7 +130,8 @@ export class HostCalls {
  * web APIs' own errors. Anything else is the server's problem: `null`.
  */
 export function userFacing(error: unknown): Extract<HostAnswer, { ok: false }> | null {
-  if (error instanceof SubscriptionError) return { ok: false, message: error.message };
+  if (error instanceof SubscriptionError || error instanceof HostWorkCancelledError)
+    return { ok: false, message: error.message };
   if (error instanceof NetworkRefusedError)
     return { ok: false, name: "TypeError", message: error.message };
   if (

@@ -3,6 +3,7 @@
  * them against the limit, and stopping them on request.
  */
 import type { Logger } from "pino";
+import type { CryptoSlots } from "../bindings/crypto-queue";
 import type { Fetcher } from "../bindings/host-fetch";
 import type { WireEventData } from "../../sandbox";
 import type { RemoteSession } from "../worker/remote-sandbox";
@@ -30,6 +31,7 @@ export class SessionManager {
   readonly #store: SessionsStore;
   readonly #subscriptions: SubscriptionHub;
   readonly #fetch: { fetcher: Fetcher; allowPrivate: boolean };
+  readonly #cryptoSlots: CryptoSlots;
   readonly #limits: Limits;
   readonly #logger: Logger;
 
@@ -37,12 +39,14 @@ export class SessionManager {
     store: SessionsStore;
     subscriptions: SubscriptionHub;
     fetch: { fetcher: Fetcher; allowPrivate: boolean };
+    cryptoSlots: CryptoSlots;
     limits: Limits;
     logger: Logger;
   }) {
     this.#store = options.store;
     this.#subscriptions = options.subscriptions;
     this.#fetch = options.fetch;
+    this.#cryptoSlots = options.cryptoSlots;
     this.#limits = options.limits;
     this.#logger = options.logger;
   }
@@ -85,6 +89,8 @@ export class SessionManager {
           timeoutMs: FETCH_TIMEOUT_MS,
           maxResponseBytes: this.#limits.maxBodyBytes,
         },
+        cryptoSlots: this.#cryptoSlots,
+        cpuBudgetMs: this.#limits.sessionCpuMs,
       },
       redactor: deployment.redactor,
       logger: this.#logger,

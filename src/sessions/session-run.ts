@@ -2,14 +2,25 @@
  * One session, from the server's side: its row and its log in SQLite, and for a sync webhook
  * the HTTP answer, decided by the first of: a final outcome, the handler's return value,
  * a failure (502) or the sync timeout (504).
+ *
+ * Every log entry is redacted, then cut: each field to its own size, and the whole entry to
+ * `MAX_LOG_ENTRY_BYTES` as it is written.
  */
 import type { Logger } from "pino";
-import type { AsyncCallRecord, CallRecord, HostAnswer, Outcome, SessionEnd } from "../../sandbox";
+import type {
+  AsyncCallRecord,
+  CallRecord,
+  HostAnswer,
+  HostReply,
+  Outcome,
+  SessionEnd,
+} from "../../sandbox";
 import type { SessionListener } from "../worker/remote-sandbox";
 import { forLog, HostCalls, userFacing, type Answered, type HostCallContext } from "./host-calls";
 import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
+import { cut, cutValue, logJson, type CutLimits } from "./log-entry";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -20,12 +31,25 @@ const PRINT_LOG_LEVELS = {
   error: "error",
 } as const;
 
-/** Outcome bodies are kept in the log up to this size. */
-const MAX_LOGGED_BODY_CHARS = 64 * 1024;
+// What the log keeps of each field. Together they fit in a log entry (64 KiB); the entry as a
+// whole is bounded when written, whatever its fields hold.
+/** Outcome bodies: characters of text, or bytes (shown as base64). */
+const MAX_LOGGED_BODY_CHARS = 32 * 1024;
+/** Outcome headers, in all: names and values, and 8 characters of JSON for each. */
+const MAX_LOGGED_HEADERS_CHARS = 16 * 1024;
+const LOGGED_HEADER_OVERHEAD_CHARS = 8;
 /** The `error` column of a session: the first line of what ended it. */
 const MAX_REASON_CHARS = 1000;
-/** Prints, error messages and stacks are kept in the log up to this size. */
-const MAX_LOGGED_TEXT_CHARS = 64 * 1024;
+/** Printed text. */
+const MAX_LOGGED_PRINT_CHARS = 60 * 1024;
+/** Error messages: the error that ended the session, a host call's error. */
+const MAX_LOGGED_MESSAGE_CHARS = 16 * 1024;
+/** Stacks. */
+const MAX_LOGGED_STACK_CHARS = 32 * 1024;
+/** A call's arguments and result: each string, each list or object, and their nesting. */
+const LOGGED_CALL_LIMITS: CutLimits = { chars: 8 * 1024, items: 100, depth: 8 };
+/** What a call still pending when its session ended is logged with. */
+const CANCELLED_MESSAGE = "the session ended before the host answered";
 
 export interface SessionRunOptions {
   id: string;
@@ -53,11 +77,19 @@ export interface SessionRunOptions {
  */
 type Disposition = "sent" | "intermediate" | "ignored" | "recorded" | "refused";
 
+/** A host call not answered yet, as its log entry will show it. */
+interface PendingCall {
+  binding: string;
+  args: unknown;
+}
+
 export class SessionRun implements SessionListener {
   readonly id: string;
   readonly #options: SessionRunOptions;
   #sessionLogger: Logger | null = null;
   readonly #calls: HostCalls;
+  /** Host calls not answered yet; those still here at the end are logged as cancelled. */
+  readonly #pending = new Set<PendingCall>();
   #seq = 0;
   /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
   #respond: ((answer: HttpAnswer) => void) | null = null;
@@ -128,7 +160,7 @@ export class SessionRun implements SessionListener {
     switch (record.binding) {
       case "print": {
         const [level, text] = record.args;
-        const clean = cut(redact.text(text), MAX_LOGGED_TEXT_CHARS);
+        const clean = cut(redact.text(text), MAX_LOGGED_PRINT_CHARS);
         this.#log("print", { level, text: clean });
         this.#logger()[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
         break;
@@ -138,34 +170,38 @@ export class SessionRun implements SessionListener {
         break;
       case "unsubscribe":
         this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
-        this.#log("call", { binding: record.binding, args: record.args, result: null });
+        this.#logCall({ binding: record.binding, args: record.args, result: null });
         break;
       default:
-        this.#log(
-          "call",
-          redact.value({ binding: record.binding, args: record.args, result: record.result }),
-        );
+        this.#logCall({ binding: record.binding, args: record.args, result: record.result });
     }
   }
 
   onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void {
     const redact = this.#options.redactor;
     if (!answer.ok) {
-      this.#log("call", redact.value({ binding: "subscribe", args, error: answer.message }));
+      this.#logCall({ binding: "subscribe", args, error: answer.message });
       return;
     }
     const id = answer.value as string;
     const [source, filter] = args;
     this.#calls.subscribed(id, source, filter, filter === null ? null : redact.text(filter));
-    this.#log("call", redact.value({ binding: "subscribe", args, result: id }));
+    this.#logCall({ binding: "subscribe", args, result: id });
   }
 
-  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer> {
-    return this.#runHostCall(record.binding, record.args, () => this.#calls.answer(record));
+  async onAsyncCall(record: AsyncCallRecord): Promise<HostReply> {
+    const answer = await this.#runHostCall(record.binding, record.args, () =>
+      this.#calls.answer(record),
+    );
+    return { answer, cpuMs: this.#calls.takeCpuMs() };
   }
 
   onEnd(end: SessionEnd): void {
+    // Pending host work stops here: fetches are aborted, queued crypto work dropped.
     this.#calls.end();
+    for (const pending of this.#pending)
+      this.#log("call", { ...pending, error: CANCELLED_MESSAGE });
+    this.#pending.clear();
     const now = new Date().toISOString();
     let state: SessionState;
     let reason: string | null = null;
@@ -237,28 +273,42 @@ export class SessionRun implements SessionListener {
     }
   }
 
-  /** Run a host call and log it, its result or its error; a server fault stays unexplained. */
+  /**
+   * Run a host call and log it, its result or its error; a server fault stays unexplained. A
+   * call still pending when the session ends is logged then, as cancelled, and not again.
+   */
   async #runHostCall(
     binding: string,
     args: unknown[],
     run: () => Promise<Answered>,
   ): Promise<HostAnswer> {
-    const redact = this.#options.redactor;
-    const logged = forLog(args);
+    const pending: PendingCall = { binding, args: this.#loggedValue(forLog(args)) };
+    this.#pending.add(pending);
+    let answer: HostAnswer;
+    let outcome: { result: unknown } | { error: string };
     try {
       const { value, logged: result } = await run();
-      this.#log("call", redact.value({ binding, args: logged, result }));
-      return { ok: true, value };
+      answer = { ok: true, value };
+      outcome = { result: this.#loggedValue(result) };
     } catch (error) {
-      const answer = userFacing(error);
-      if (answer === null) this.#logger().error({ err: error, binding }, "a host call failed");
-      const failure = answer ?? {
-        ok: false as const,
-        message: `${binding} failed inside the server`,
+      const failure = userFacing(error);
+      if (failure === null) this.#logger().error({ err: error, binding }, "a host call failed");
+      answer = failure ?? { ok: false, message: `${binding} failed inside the server` };
+      outcome = {
+        error: cut(this.#options.redactor.text(answer.message), MAX_LOGGED_MESSAGE_CHARS),
       };
-      this.#log("call", redact.value({ binding, args: logged, error: failure.message }));
-      return failure;
     }
+    if (this.#pending.delete(pending)) this.#log("call", { ...pending, ...outcome });
+    return answer;
+  }
+
+  /** A call's entry: redacted, then its arguments and result cut to size. */
+  #logCall(entry: { binding: string; args: unknown; result?: unknown; error?: string }): void {
+    this.#log("call", this.#loggedValue(entry));
+  }
+
+  #loggedValue(value: unknown): unknown {
+    return cutValue(this.#options.redactor.value(value), LOGGED_CALL_LIMITS);
   }
 
   #decide(answer: HttpAnswer): void {
@@ -273,8 +323,8 @@ export class SessionRun implements SessionListener {
     const redact = this.#options.redactor;
     return {
       name: cut(redact.text(error.name), 200),
-      message: cut(redact.text(error.message), MAX_LOGGED_TEXT_CHARS),
-      stack: error.stack === null ? null : cut(redact.text(error.stack), MAX_LOGGED_TEXT_CHARS),
+      message: cut(redact.text(error.message), MAX_LOGGED_MESSAGE_CHARS),
+      stack: error.stack === null ? null : cut(redact.text(error.stack), MAX_LOGGED_STACK_CHARS),
     };
   }
 
@@ -289,22 +339,24 @@ export class SessionRun implements SessionListener {
     this.#log("note", { message });
   }
 
+  /** Append an entry; `data` is redacted already, and is cut to the entry bound here. */
   #log(kind: LogKind, data: unknown, time = new Date().toISOString()): void {
     this.#options.store.appendLog({
       session_id: this.id,
       seq: this.#seq++,
       time,
       kind,
-      data: JSON.stringify(data),
+      data: logJson(data),
     });
   }
 }
 
 /**
- * An outcome as the log keeps it: secrets redacted first, then the body cut to a size; a body
- * that is not UTF-8 text as base64.
+ * An outcome as the log keeps it: secrets redacted first, then the body and the headers cut to
+ * a size; a body that is not UTF-8 text as base64.
  */
 function loggedOutcome(outcome: Outcome, redactor: Redactor) {
+  const headers = keptHeaders(redactor.value(outcome.headers));
   const raw =
     typeof outcome.body === "string"
       ? Buffer.from(outcome.body, "utf8")
@@ -316,12 +368,31 @@ function loggedOutcome(outcome: Outcome, redactor: Redactor) {
       : redactor.bytes(raw).subarray(0, MAX_LOGGED_BODY_CHARS).toString("base64");
   return {
     status_code: outcome.status_code,
-    headers: redactor.value(outcome.headers),
+    headers,
+    ...(headers.length < outcome.headers.length
+      ? { headers_cut: outcome.headers.length - headers.length }
+      : {}),
     body,
     ...(text === null ? { body_encoding: "base64" } : {}),
     ...(raw.length > MAX_LOGGED_BODY_CHARS ? { body_bytes: raw.length, body_truncated: true } : {}),
     more: outcome.more,
   };
+}
+
+/** The first headers, as many as fit in the log's share for them; a longer first one is cut. */
+function keptHeaders(headers: [string, string][]): [string, string][] {
+  const kept: [string, string][] = [];
+  let room = MAX_LOGGED_HEADERS_CHARS;
+  for (const [name, value] of headers) {
+    const size = name.length + value.length + LOGGED_HEADER_OVERHEAD_CHARS;
+    if (size > room) {
+      if (kept.length === 0) kept.push([cut(name, room / 2), cut(value, room / 2)]);
+      break;
+    }
+    kept.push([name, value]);
+    room -= size;
+  }
+  return kept;
 }
 
 function strictUtf8(bytes: Buffer): string | null {
@@ -330,11 +401,6 @@ function strictUtf8(bytes: Buffer): string | null {
   } catch {
     return null;
   }
-}
-
-/** Text cut to `max` characters; done after redaction, so no cut can leave half a secret. */
-function cut(text: string, max: number): string {
-  return text.length > max ? text.slice(0, max) + "… (cut)" : text;
 }
 
 function errorName(kind: string): string {

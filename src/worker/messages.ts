@@ -36,7 +36,8 @@ export type ToSandbox =
   | { type: "close"; deploymentId: string; reason: string }
   | { type: "start"; deploymentId: string; request: StartRequest }
   | { type: "stop"; sessionId: string; reason: string }
-  | { type: "settle"; sessionId: string; callId: number; answer: HostAnswer };
+  /** `cpuMs`: the host's own work for the session since its last answer, to be charged to it. */
+  | { type: "settle"; sessionId: string; callId: number; answer: HostAnswer; cpuMs: number };
 
 export type FromSandbox =
   | { type: "deployed"; deploymentId: string }

@@ -14,6 +14,7 @@ import type {
   AsyncCallRecord,
   CallRecord,
   HostAnswer,
+  HostReply,
   SessionEnd,
   StartRequest,
 } from "../../sandbox";
@@ -25,7 +26,8 @@ export interface SessionListener {
   onCall(record: CallRecord): void;
   /** The sandbox process answered `subscribe(source, filter)` with `answer`. */
   onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void;
-  onAsyncCall(record: AsyncCallRecord): Promise<HostAnswer>;
+  onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
+  /** The session ended, whatever ended it; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
 }
 
@@ -309,9 +311,9 @@ class SandboxProcess {
       case "async_call": {
         const { sessionId } = message;
         const callId = message.record.call_id;
-        void listener.onAsyncCall(message.record).then((answer) => {
+        void listener.onAsyncCall(message.record).then(({ answer, cpuMs }) => {
           if (this.#sessions.has(sessionId))
-            this.#send({ type: "settle", sessionId, callId, answer });
+            this.#send({ type: "settle", sessionId, callId, answer, cpuMs });
         });
         break;
       }

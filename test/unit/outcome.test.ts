@@ -68,6 +68,22 @@ describe("toOutcome", () => {
     expect(() => toOutcome(options)).toThrow(message);
   });
 
+  it("bounds the headers: 1,000 of them, 64 KiB of names and values in all", () => {
+    const many = Array.from({ length: 1000 }, (_, i) => [`x-h-${i}`, "v"]);
+    expect(toOutcome({ headers: many }).headers).toHaveLength(1000);
+    const bounds = /at most 1000 headers, with at most 65536 characters of names and values/;
+    for (const headers of [
+      [...many, ["x-one-more", "v"]],
+      Array.from({ length: 20_000 }, (_, i) => [`x-h-${i}`, "v"]),
+      { "x-big": "b".repeat(64 * 1024) },
+      { "set-cookie": Array.from({ length: 3 }, () => "c".repeat(30_000)) },
+    ]) {
+      expect(() => toOutcome({ headers })).toThrow(TypeError);
+      expect(() => toOutcome({ headers })).toThrow(bounds);
+    }
+    expect(toOutcome({ headers: { "x-big": "b".repeat(64 * 1024 - 5) } }).headers).toHaveLength(1);
+  });
+
   it("reads each option once, so a getter cannot change its answer after the check", () => {
     let reads = 0;
     const options = {
