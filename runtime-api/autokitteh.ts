@@ -14,8 +14,12 @@ export type EventData = Autokitteh.EventData;
 export type OutcomeOptions = Autokitteh.OutcomeOptions;
 export type AutokittehModule = typeof Autokitteh;
 
-/** What of an outcome that is not the answer crosses to the host: the log keeps no more. */
-const LOGGED_BODY_BYTES = 32 * 1024;
+/**
+ * What of an outcome that is not the answer crosses to the host: twice the 32 KiB the log
+ * keeps, so that the cut that shows is the log's, made after secrets are redacted (a cut
+ * here could leave the start of a secret that no redaction would know).
+ */
+const CROSSING_BODY_LENGTH = 64 * 1024;
 /** Names (vars, triggers, subscription ids) longer than this are no name the host knows. */
 const MAX_NAME_CHARS = 256;
 const MAX_FILTER_CHARS = 1000;
@@ -45,7 +49,7 @@ export function createAutokitteh(
       // Only the answer is sent whole; other outcomes are only logged, and the log keeps the
       // start of a body.
       if (outcome.more || session.finalOutcomeRecorded)
-        outcome.body = outcome.body.slice(0, LOGGED_BODY_BYTES);
+        outcome.body = outcome.body.slice(0, CROSSING_BODY_LENGTH);
       registry.recordCall(session, "http_outcome", [outcome], null);
       // The answer leaves with the records of this run of the handler, when it returns or
       // awaits: a handler that goes on computing without a pause after its answer delays it.

@@ -1,36 +1,89 @@
 /**
  * Keeping secret vars out of logs. Every string that goes into a session log or the server
- * log passes through `text`, which replaces each secret value with "<secret>" wherever it
- * appears: as it is, and in the escaped forms printing produces (JSON, as `console.log` shows
- * strings in objects, URL-encoded). `bytes` does the same in binary data.
+ * log passes through `text`, which replaces each secret with "<secret>" wherever it appears:
+ * as it is and in the forms printing produces (see `secretForms`), as the list of its UTF-8
+ * bytes a printed byte array shows, and cut short where a printer marked the cut with an
+ * ellipsis. `bytes` does the same in binary data.
  *
  * This guards against printing a secret by accident. A script that means to leak a secret it
  * can read can always encode it some other way; the README says so.
  */
+import { byteLists } from "./byte-lists";
+import { cutShort, headStart, type Span } from "./cut-forms";
+import { secretForms } from "./secret-forms";
 
 export const SECRET_PLACEHOLDER = "<secret>";
 
+/** A form of a secret, as the redactor looks for it; anchors by their place in its list. */
+interface Form {
+  text: string;
+  anchor: number;
+  head: { chars: number; anchor: number; bytes: number } | null;
+  tail: { chars: number; anchor: number } | null;
+  /** The form's UTF-8 bytes, and the same as a latin1 string to look for in byte lists. */
+  bytes: Buffer;
+  latin1: string;
+}
+
+/**
+ * A form shorter than this (other than a secret itself) would match too much that is not the
+ * secret; so would a shorter list of byte values.
+ */
+const MIN_FORM_CHARS = 4;
+
 export class Redactor {
   /** Every form of every secret, longest first, so a form containing another goes whole. */
-  readonly #forms: string[];
-  readonly #bytes: Buffer[];
+  readonly #forms: Form[];
+  /** What the forms contain, each once; a text without an anchor holds none of its forms. */
+  readonly #anchors: string[];
+  /** The same as the latin1 text of their UTF-8, to look for in the bytes of a byte list. */
+  readonly #byteAnchors: string[];
+  /** The forms that can be recognised cut short. */
+  readonly #cuttable: Form[];
+  /** The forms long enough to look for in a list of byte values. */
+  readonly #byteForms: Form[];
+  /** The fewest values a list must hold to hold one of those forms, whole or cut. */
+  readonly #minByteValues: { whole: number; cut: number };
 
   constructor(secretValues: Iterable<string>) {
     const secrets = [...new Set(secretValues)].filter((s) => s.length > 0);
-    const forms = new Set<string>();
+    const forms = new Map<string, Form>();
+    const anchors = new Map<string, number>();
+    const anchor = (text: string) => {
+      if (!anchors.has(text)) anchors.set(text, anchors.size);
+      return anchors.get(text)!;
+    };
     for (const secret of secrets) {
-      forms.add(secret);
-      forms.add(JSON.stringify(secret).slice(1, -1));
-      forms.add(inspectEscaped(secret));
-      forms.add(encodeURIComponent(secret));
-      for (const encoded of urlEncodings(secret)) forms.add(encoded);
-      for (const encoded of base64Cores(secret)) forms.add(encoded);
+      for (const { text, head, tail, ...form } of secretForms(secret)) {
+        if (forms.has(text)) continue;
+        if (text.length < MIN_FORM_CHARS && text !== secret) continue;
+        const bytes = Buffer.from(text, "utf8");
+        forms.set(text, {
+          text,
+          anchor: anchor(form.anchor),
+          head:
+            head === null
+              ? null
+              : {
+                  chars: head.chars,
+                  anchor: anchor(head.anchor),
+                  bytes: Buffer.byteLength(text.slice(0, head.chars)),
+                },
+          tail: tail === null ? null : { chars: tail.chars, anchor: anchor(tail.anchor) },
+          bytes,
+          latin1: bytes.toString("latin1"),
+        });
+      }
     }
-    // A form shorter than this would match too much that is not the secret.
-    this.#forms = [...forms]
-      .filter((f) => f.length >= MIN_FORM_CHARS || secrets.includes(f))
-      .sort((a, b) => b.length - a.length);
-    this.#bytes = secrets.map((s) => Buffer.from(s, "utf8")).sort((a, b) => b.length - a.length);
+    this.#forms = [...forms.values()].sort((a, b) => b.text.length - a.text.length);
+    this.#anchors = [...anchors.keys()];
+    this.#byteAnchors = this.#anchors.map((a) => Buffer.from(a, "utf8").toString("latin1"));
+    this.#cuttable = this.#forms.filter((f) => f.head !== null || f.tail !== null);
+    this.#byteForms = this.#forms.filter((f) => f.bytes.length >= MIN_FORM_CHARS);
+    this.#minByteValues = {
+      whole: Math.min(...this.#byteForms.map((f) => f.bytes.length)),
+      cut: Math.min(...this.#byteForms.map((f) => f.head?.bytes ?? Infinity)),
+    };
   }
 
   get empty(): boolean {
@@ -38,18 +91,34 @@ export class Redactor {
   }
 
   text(text: string): string {
+    if (this.empty) return text;
     let out = text;
+
+    // a text without an anchor holds none of the forms that contain it
+    const anchors = new AnchorsIn(text, this.#anchors);
     for (const form of this.#forms) {
-      if (out.includes(form)) out = out.split(form).join(SECRET_PLACEHOLDER);
+      if (anchors.has(form.anchor) && out.includes(form.text)) {
+        out = out.split(form.text).join(SECRET_PLACEHOLDER);
+      }
+    }
+
+    out = replaceSpans(out, this.#inByteLists(out));
+    if (out.includes("...") || out.includes("…")) {
+      const forms = this.#cuttable.filter(
+        (f) =>
+          (f.head !== null && anchors.has(f.head.anchor)) ||
+          (f.tail !== null && anchors.has(f.tail.anchor)),
+      );
+      if (forms.length > 0) out = replaceSpans(out, cutShort(out, forms));
     }
     return out;
   }
 
-  /** `bytes` with each secret's UTF-8 bytes replaced by the placeholder's. */
+  /** `bytes` with the UTF-8 bytes of each form of each secret replaced by the placeholder's. */
   bytes(bytes: Buffer): Buffer {
     let out = bytes;
     const placeholder = Buffer.from(SECRET_PLACEHOLDER);
-    for (const secret of this.#bytes) {
+    for (const { bytes: secret } of this.#forms) {
       const parts: Buffer[] = [];
       let from = 0;
       for (let at = out.indexOf(secret); at !== -1; at = out.indexOf(secret, from)) {
@@ -75,49 +144,59 @@ export class Redactor {
     }
     return value;
   }
-}
 
-const CONTROL_NAMES: Record<number, string> = { 8: "b", 9: "t", 10: "n", 12: "f", 13: "r" };
-const MIN_FORM_CHARS = 4;
-
-/** The secret as URLs carry it: in a query (as `URL` writes it), a form, and a path. */
-function urlEncodings(secret: string): string[] {
-  const forms: string[] = [];
-  try {
-    forms.push(new URL(`http://x/?${secret}`).search.slice(1));
-    forms.push(new URL(`http://x/${secret}`).pathname.slice(1));
-  } catch {
-    // Not every string survives a URL; the other forms still apply.
+  /** The spans of `text` where a printed list of byte values holds a form's bytes. */
+  #inByteLists(text: string): Span[] {
+    const spans: Span[] = [];
+    for (const list of byteLists(text, this.#minByteValues)) {
+      const { bytes, cut } = list;
+      const anchors = new AnchorsIn(bytes, this.#byteAnchors);
+      for (const { latin1, anchor, head } of this.#byteForms) {
+        if (latin1.length <= bytes.length && anchors.has(anchor)) {
+          for (let at = bytes.indexOf(latin1); at !== -1; at = bytes.indexOf(latin1, at + 1)) {
+            spans.push(list.span(at, at + latin1.length));
+          }
+        }
+        if (cut && head !== null && anchors.has(head.anchor)) {
+          const at = headStart(bytes, bytes.length, latin1, head.bytes);
+          if (at !== -1) spans.push(list.span(at, bytes.length));
+        }
+      }
+    }
+    return spans;
   }
-  forms.push(new URLSearchParams({ s: secret }).toString().slice(2));
-  return forms;
 }
 
-/**
- * The part of the secret's base64 (and base64url) that is the same wherever the secret sits
- * in what was encoded: for each of the three alignments, the groups made of its bytes alone.
- * This catches a secret inside an encoded whole, such as `Basic base64(user:secret)`.
- */
-function base64Cores(secret: string): string[] {
-  const bytes = Buffer.from(secret, "utf8");
-  const cores: string[] = [];
-  for (let pad = 0; pad < 3; pad++) {
-    const encoded = Buffer.concat([Buffer.alloc(pad), bytes])
-      .toString("base64")
-      .replace(/=+$/, "");
-    const start = pad === 0 ? 0 : 4;
-    const whole = Math.floor((pad + bytes.length) / 3) * 4;
-    const core = encoded.slice(start, whole);
-    if (core.length > 0) cores.push(core, core.replace(/\+/g, "-").replace(/\//g, "_"));
+/** Which anchors a text holds, each looked for once, when first asked about. */
+class AnchorsIn {
+  readonly #text: string;
+  readonly #anchors: string[];
+  /** 0: not looked for yet, 1: there, 2: not there. */
+  readonly #found: Uint8Array;
+
+  constructor(text: string, anchors: string[]) {
+    this.#text = text;
+    this.#anchors = anchors;
+    this.#found = new Uint8Array(anchors.length);
   }
-  return cores;
+
+  has(anchor: number): boolean {
+    if (this.#found[anchor] === 0)
+      this.#found[anchor] = this.#text.includes(this.#anchors[anchor]!) ? 1 : 2;
+    return this.#found[anchor] === 1;
+  }
 }
 
-/** A string as `console.log` shows it inside an object (object-inspect's single quotes). */
-function inspectEscaped(text: string): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what it looks for
-  return text.replace(/(['\\])/g, "\\$1").replace(/[\x00-\x1f]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return "\\" + (CONTROL_NAMES[code] ?? `x${code.toString(16).toUpperCase().padStart(2, "0")}`);
-  });
+/** `text` with each span, merged where they overlap, replaced by the placeholder. */
+function replaceSpans(text: string, spans: Span[]): string {
+  if (spans.length === 0) return text;
+  spans.sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let from = 0;
+  for (const [start, end] of spans) {
+    if (end <= from) continue;
+    if (start >= from) out += text.slice(from, start) + SECRET_PLACEHOLDER;
+    from = end;
+  }
+  return out + text.slice(from);
 }

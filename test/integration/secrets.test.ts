@@ -18,10 +18,14 @@ export async function leak() {
   console.log(secret);
   console.log({ secret, nested: [secret] });
   console.log("%j", { secret });
+  console.log({ body: JSON.stringify({ password: secret }) }, JSON.stringify(JSON.stringify(secret)));
+  try { JSON.parse(secret); } catch (e) { console.log((e as Error).message); }
+  console.log(new TextEncoder().encode(secret), String(new TextEncoder().encode(secret)));
   console.log("env", process.env);
   console.log("x".repeat(60 * 1024 - 5) + secret);
   try { http_outcome({ status_code: ("z".repeat(30) + secret) as never }); } catch (e) { console.log((e as Error).message); }
   http_outcome({ body: new Uint8Array([0xff, ...new TextEncoder().encode(secret)]), more: true });
+  for (const kib of [64, 128]) http_outcome({ body: "y".repeat(kib * 1024 - 6) + secret, more: true });
   try { await fetch("https://example.com/x?key=" + secret, { headers: { Authorization: "Basic " + btoa("user:" + secret.replace(/[^\x00-\xff]/g, "")) } }); } catch {}
   console.log("x".repeat(1024 * 1024 - 10));
   console.log(secret);
@@ -90,6 +94,9 @@ it("keeps the secret out of the log, the API and the server log, in every form p
 
   const forms = [
     SECRET,
+    SECRET.slice(0, 6),
+    "0: 115, 1: 51, 2: 99",
+    "115,51,99,114,51,116",
     JSON.stringify(SECRET).slice(1, -1),
     "s3cr3t\\'value",
     "s3cr3t'value",
