@@ -152,6 +152,17 @@ function bytes(value: Uint8Array): Answered {
 }
 
 /** A value as the log keeps it: byte arrays by their size. */
+/**
+ * A host call's arguments as the log shows them: key material is never shown (a JWK is an
+ * object of strings that would otherwise be logged as they are), byte arrays by their size.
+ */
+export function argsForLog(binding: string, args: unknown[]): unknown {
+  if (binding === "crypto_import_key") {
+    return forLog(args.map((arg, i) => (i === 1 ? "<key material>" : arg)));
+  }
+  return forLog(args);
+}
+
 export function forLog(value: unknown): unknown {
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
   if (Array.isArray(value)) return value.map(forLog);

@@ -16,7 +16,13 @@ import type {
   SessionEnd,
 } from "../../sandbox";
 import type { SessionListener } from "../worker/remote-sandbox";
-import { forLog, HostCalls, userFacing, type Answered, type HostCallContext } from "./host-calls";
+import {
+  argsForLog,
+  HostCalls,
+  userFacing,
+  type Answered,
+  type HostCallContext,
+} from "./host-calls";
 import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
@@ -282,7 +288,7 @@ export class SessionRun implements SessionListener {
     args: unknown[],
     run: () => Promise<Answered>,
   ): Promise<HostAnswer> {
-    const pending: PendingCall = { binding, args: this.#loggedValue(forLog(args)) };
+    const pending: PendingCall = { binding, args: this.#loggedValue(argsForLog(binding, args)) };
     this.#pending.add(pending);
     let answer: HostAnswer;
     let outcome: { result: unknown } | { error: string };

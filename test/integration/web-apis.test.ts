@@ -64,6 +64,7 @@ export async function crypto_apis() {
   const hmac = await crypto.subtle.importKey("raw", bytes("It's a Secret to Everybody"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
   const signature = await crypto.subtle.sign("HMAC", hmac, bytes("Hello, World!"));
   const sha512 = await crypto.subtle.importKey("raw", bytes("k"), { name: "HMAC", hash: "SHA-512" }, false, ["sign"]);
+  await crypto.subtle.importKey("jwk", { kty: "oct", k: "SldLLW1hdGVyaWFsLW5ldmVyLWxvZ2dlZA", alg: "HS256" }, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   return {
     github: hex(signature),
     verified: await crypto.subtle.verify("HMAC", hmac, signature, bytes("Hello, World!")),
@@ -325,11 +326,17 @@ describe("crypto", () => {
     const response = await fetch(t.webhook(p, "crypto_apis"), { method: "POST" });
     const id = response.headers.get("isohook-session-id")!;
     await t.waitForSession(id);
-    const imported = (await t.log(id)).find(
+    const imported = (await t.log(id)).filter(
       (l) => l.kind === "call" && l.data.binding === "crypto_import_key",
-    )!;
-    expect(imported.data.args[1]).toBe("<26 bytes>");
-    expect(JSON.stringify(await t.log(id))).not.toContain("Secret to Everybody");
+    );
+    expect(imported.map((l) => l.data.args[1])).toEqual([
+      "<key material>",
+      "<key material>",
+      "<key material>",
+    ]);
+    const log = JSON.stringify(await t.log(id));
+    expect(log).not.toContain("Secret to Everybody");
+    expect(log).not.toContain("SldLLW1hdGVyaWFsLW5ldmVyLWxvZ2dlZA");
   });
 });
 
