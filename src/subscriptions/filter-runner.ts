@@ -1,10 +1,14 @@
 /**
- * The server's side of the filter worker (`filter-worker.ts`): evaluations go to the worker
- * one at a time, in the order asked for, and each may take at most its time budget (counted
- * from when the worker is ready, and allowing for compiling filters it has not seen) and the
- * worker's memory. A filter that runs over either passes nothing: the worker is ended
- * (taking that evaluation with it) and the next evaluation starts a fresh one. The server's
- * main thread never runs a filter, so no filter and no request can hold it up.
+ * The server's side of the filter worker (`filter-worker.ts`). Evaluations are sent to the
+ * worker as soon as they are asked for, and the worker answers them in order; the server never
+ * waits for one answer before sending the next, so a busy main thread does not slow the worker.
+ *
+ * Each evaluation may take at most its time budget (allowing for compiling filters the worker
+ * has not seen), counted from when the worker can start it: when it is ready, or when the
+ * answer before it arrived. It may also use no more than the worker's memory. An evaluation
+ * that runs over either passes nothing: the worker is ended, and a fresh one is given the
+ * evaluations that were waiting behind it. The server's main thread never runs a filter, so no
+ * filter and no request can hold it up.
  */
 import path from "node:path";
 import { Worker } from "node:worker_threads";
@@ -27,14 +31,21 @@ interface Job {
   resolve: (verdicts: boolean[]) => void;
 }
 
+interface FilterThread {
+  thread: Worker;
+  ready: boolean;
+}
+
 // TODO: one worker and one queue serve every project, so a project whose filters keep running
 // to their budget delays everyone's filtered events; queue per project and take turns (or give
 // costly projects a worker of their own) when that matters.
 export class FilterRunner {
   readonly #logger: Logger;
-  #worker: { thread: Worker; ready: boolean } | null = null;
-  readonly #queue: Job[] = [];
-  #current: { job: Job; timer: NodeJS.Timeout | null } | null = null;
+  #worker: FilterThread | null = null;
+  /** Sent to the current worker and not answered yet, oldest first: the first is running. */
+  readonly #pending: Job[] = [];
+  /** The running evaluation's deadline. */
+  #clock: NodeJS.Timeout | null = null;
   #nextId = 1;
   #closed = false;
 
@@ -45,93 +56,87 @@ export class FilterRunner {
   /** Whether each filter passes the event; all false for filters that had to be stopped. */
   evaluate(event: FilterEvent, filters: string[], label: string): Promise<boolean[]> {
     if (filters.length === 0) return Promise.resolve([]);
+    if (this.#closed) return Promise.resolve(filters.map(() => false));
     return new Promise((resolve) => {
-      this.#queue.push({ request: { id: this.#nextId++, event, filters }, label, resolve });
-      this.#next();
+      const job: Job = { request: { id: this.#nextId++, event, filters }, label, resolve };
+      this.#pending.push(job);
+      const worker = this.#ensureWorker();
+      worker.thread.postMessage(job.request);
+      if (worker.ready && this.#pending.length === 1) this.#startClock();
     });
   }
 
   close(): void {
     this.#closed = true;
-    this.#fail("the server is shutting down");
-    for (const job of this.#queue.splice(0)) job.resolve(job.request.filters.map(() => false));
+    this.#stopClock();
+    for (const job of this.#pending.splice(0)) job.resolve(job.request.filters.map(() => false));
     void this.#worker?.thread.terminate();
     this.#worker = null;
   }
 
-  #next(): void {
-    if (this.#current !== null || this.#closed) return;
-    const job = this.#queue.shift();
-    if (job === undefined) return;
-    this.#current = { job, timer: null };
-    const worker = this.#ensureWorker();
-    worker.thread.postMessage(job.request);
-    if (worker.ready) this.#startClock();
-  }
-
-  /** The evaluation in flight has its worker's attention: its time starts now. */
+  /** The first pending evaluation has the worker's attention: its time starts now. */
   #startClock(): void {
-    const current = this.#current;
-    if (current === null || current.timer !== null) return;
-    const budgetMs = EVALUATION_TIMEOUT_MS + PER_FILTER_MS * current.job.request.filters.length;
-    current.timer = setTimeout(() => {
-      this.#fail(`took longer than ${budgetMs} ms`);
-      this.#restart();
-    }, budgetMs);
+    this.#stopClock();
+    const running = this.#pending[0];
+    if (running === undefined) return;
+    const budgetMs = EVALUATION_TIMEOUT_MS + PER_FILTER_MS * running.request.filters.length;
+    this.#clock = setTimeout(() => this.#stopRunning(`took longer than ${budgetMs} ms`), budgetMs);
   }
 
-  #ensureWorker(): { thread: Worker; ready: boolean } {
+  #stopClock(): void {
+    if (this.#clock !== null) clearTimeout(this.#clock);
+    this.#clock = null;
+  }
+
+  #ensureWorker(): FilterThread {
     if (this.#worker !== null) return this.#worker;
     const thread = new Worker(path.join(packageRoot(), "dist", "filter-worker.js"), {
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
     });
-    const worker = { thread, ready: false };
+    const worker: FilterThread = { thread, ready: false };
     thread.unref();
     thread.on("message", (reply: FilterReply) => {
+      if (this.#worker !== worker) return;
       if ("ready" in reply) {
         worker.ready = true;
-        if (this.#worker === worker) this.#startClock();
-        return;
+        return this.#startClock();
       }
-      const current = this.#current;
-      if (current === null || current.job.request.id !== reply.id) return;
-      clearTimeout(current.timer ?? undefined);
-      this.#current = null;
-      current.job.resolve(reply.verdicts);
-      this.#next();
+      const answered = this.#pending[0];
+      if (answered === undefined || answered.request.id !== reply.id) return;
+      this.#pending.shift();
+      answered.resolve(reply.verdicts);
+      this.#startClock();
     });
     thread.on("error", (error) => {
-      if (this.#worker !== worker) return;
-      this.#fail(`stopped the filter worker (${error.message})`);
-      this.#restart();
+      if (this.#worker === worker)
+        this.#stopRunning(`stopped the filter worker (${error.message})`);
     });
     thread.on("exit", () => {
-      if (this.#worker !== worker) return;
-      this.#fail("stopped the filter worker");
-      this.#restart();
+      if (this.#worker === worker) this.#stopRunning("stopped the filter worker");
     });
     this.#worker = worker;
     return worker;
   }
 
-  /** The evaluation in flight passes nothing; say which, and why. */
-  #fail(why: string): void {
-    const current = this.#current;
-    if (current === null) return;
-    clearTimeout(current.timer ?? undefined);
-    this.#current = null;
-    this.#logger.warn(
-      // Not the filters' text: a filter may hold a secret.
-      { filters: current.job.request.filters.length, event_id: current.job.request.event.id },
-      `event filters of ${current.job.label} ${why}; the event passed none of them`,
-    );
-    current.job.resolve(current.job.request.filters.map(() => false));
-  }
-
-  #restart(): void {
-    const worker = this.#worker;
+  /**
+   * The running evaluation passes nothing (say which, and why); its worker goes, and a new one
+   * is given the evaluations that were waiting.
+   */
+  #stopRunning(why: string): void {
+    this.#stopClock();
+    const stopped = this.#pending.shift();
+    if (stopped !== undefined) {
+      this.#logger.warn(
+        // Not the filters' text: a filter may hold a secret.
+        { filters: stopped.request.filters.length, event_id: stopped.request.event.id },
+        `event filters of ${stopped.label} ${why}; the event passed none of them`,
+      );
+      stopped.resolve(stopped.request.filters.map(() => false));
+    }
+    void this.#worker?.thread.terminate();
     this.#worker = null;
-    void worker?.thread.terminate();
-    this.#next();
+    if (this.#closed || this.#pending.length === 0) return;
+    const worker = this.#ensureWorker();
+    for (const job of this.#pending) worker.thread.postMessage(job.request);
   }
 }
