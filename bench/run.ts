@@ -24,6 +24,7 @@ const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = 2;
 const CONNECTIONS = 50;
 const WAITING_SESSIONS = 1000;
+const WAKE_SAMPLES = 200;
 const TOKEN = "bench-token";
 const BODY = '{"name": "Alice"}';
 const EXPECTED = '{"message":"Hello, Alice!"}';
@@ -74,10 +75,11 @@ try {
     note: "n/a: durable sessions are not built yet",
   });
   const roundTrip = await roundTrips(hooks.first, hooks.second, pids);
+  const wake = await wakeLatency(hooks.first, hooks.second, pids);
   const waiting = await waitingMemory(hooks.first, hooks.second, pids);
 
   printTable(koaLoad);
-  printTargets({ koaLoad, koaOne, sync, syncOne, asyncLoad, roundTrip, waiting });
+  printTargets({ koaLoad, koaOne, sync, syncOne, asyncLoad, roundTrip, wake, waiting });
 } finally {
   for (const child of children) child.kill("SIGINT");
   await new Promise((r) => setTimeout(r, 1500));
@@ -292,6 +294,39 @@ async function roundTrips(first: string, second: string, pids: () => number[]): 
   return row;
 }
 
+/**
+ * How soon a waiting session answers once its event arrives: one session at a time waits in
+ * `next_event` (given time to subscribe first), then the second request is sent; measured from
+ * sending it to the first caller's answer.
+ */
+async function wakeLatency(first: string, second: string, pids: () => number[]): Promise<Row> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  const latencies: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < WAKE_SAMPLES; i++) {
+    const id = `wake${Date.now()}-${i}`;
+    const answer = post(`${first}?id=${id}`, "", agent);
+    await new Promise((r) => setTimeout(r, 20));
+    const sent = performance.now();
+    void post(`${second}?id=${id}`, "wake", agent);
+    if ((await answer) === `${id}:wake`) latencies.push(performance.now() - sent);
+    else errors++;
+  }
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const row: Row = {
+    name: "isohook wake-up (1 waiting)",
+    rps: null,
+    p50: latencies[Math.floor(latencies.length / 2)] ?? null,
+    p99: latencies[Math.floor(latencies.length * 0.99)] ?? null,
+    rssMiB: rssOf(pids()) / 2 ** 20,
+    errors,
+    note: "second request sent → first caller answered",
+  };
+  rows.push(row);
+  return row;
+}
+
 /** RSS of the server and its sandbox processes with 1,000 sessions waiting in next_event. */
 async function waitingMemory(first: string, second: string, pids: () => number[]) {
   const agent = new Agent({ keepAlive: true, maxSockets: WAITING_SESSIONS + 10 });
@@ -366,6 +401,7 @@ function printTargets(r: {
   syncOne: Row;
   asyncLoad: Row;
   roundTrip: Row;
+  wake: Row;
   waiting: { beforeMiB: number; duringMiB: number; answered: number };
 }): void {
   const ratio = (row: Row) => (row.rps ?? 0) / (r.koaLoad.rps ?? 1);
@@ -385,6 +421,11 @@ function printTargets(r: {
       "sync p50 at 1 connection < 1 ms",
       (r.syncOne.p50 ?? Infinity) < 1,
       `${r.syncOne.p50?.toFixed(2) ?? "n/a"} ms`,
+    ],
+    [
+      "wake-up of a waiting session < 5 ms (p50)",
+      (r.wake.p50 ?? Infinity) < 5,
+      `${r.wake.p50?.toFixed(2) ?? "n/a"} ms (p99 ${r.wake.p99?.toFixed(2) ?? "n/a"} ms)`,
     ],
     [
       `${WAITING_SESSIONS} sessions waiting in next_event cost < 300 MiB of RSS`,
