@@ -32,8 +32,12 @@ export interface Answered {
 
 export class HostCalls {
   readonly #context: HostCallContext;
-  /** Aborts when the session ends. */
-  readonly #ended = new AbortController();
+  /**
+   * Aborts when the session ends. Made on first use: most sessions start no host work, and an
+   * AbortController with its cancellation error costs more than the rest of a short session.
+   */
+  #ended: AbortController | null = null;
+  #over = false;
   #keys: SessionKeys | null = null;
   #crypto: CryptoQueue | null = null;
 
@@ -89,7 +93,7 @@ export class HostCalls {
           owner,
           record.args[0],
           fetchPolicy,
-          this.#ended.signal,
+          this.#endedSignal(),
         );
         const { status, url, redirected, headers, body } = response;
         return {
@@ -110,16 +114,23 @@ export class HostCalls {
 
   /** The session is over: its pending work is cancelled, its subscriptions and keys go. */
   end(): void {
-    this.#ended.abort(new HostWorkCancelledError("the session ended"));
+    this.#over = true;
+    this.#ended?.abort(cancelled());
     this.#context.subscriptions.endSession(this.#context.sessionId);
     this.#keys?.clear();
+  }
+
+  #endedSignal(): AbortSignal {
+    if (this.#over) return AbortSignal.abort(cancelled());
+    this.#ended ??= new AbortController();
+    return this.#ended.signal;
   }
 
   /** Crypto work, in the session's queue: one operation at a time, timed, within budget. */
   #cryptoWork<T>(work: (keys: SessionKeys) => Promise<T>): Promise<T> {
     const { cryptoSlots, cpuBudgetMs } = this.#context;
     this.#keys ??= new SessionKeys();
-    this.#crypto ??= new CryptoQueue(cryptoSlots, cpuBudgetMs, this.#ended.signal);
+    this.#crypto ??= new CryptoQueue(cryptoSlots, cpuBudgetMs, this.#endedSignal());
     const keys = this.#keys;
     return this.#crypto.run(() => work(keys));
   }
@@ -170,4 +181,8 @@ export function forLog(value: unknown): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, forLog(v)]));
   }
   return value;
+}
+
+function cancelled(): HostWorkCancelledError {
+  return new HostWorkCancelledError("the session ended");
 }

@@ -93,7 +93,15 @@ CREATE TABLE subscription_events (
 ) WITHOUT ROWID;
 `;
 
+// Only unfinished sessions need finding by state (at start, to fail what a crash left
+// running); a partial index holds just those, so a session that starts and ends within one
+// write batch never enters it, and one that ends leaves it.
+const SCHEMA_V3 = `
+DROP INDEX sessions_by_state;
+CREATE INDEX sessions_unfinished ON sessions(state) WHERE state IN ('created', 'running');
+`;
+
 /** Each entry moves a database from the version before it to its own; index + 1 = version. */
-export const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2];
+export const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
