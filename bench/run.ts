@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { summarizeProfiles } from "./profile";
-import { childPids, rssOf } from "./processes";
+import { childPids, cpuMicrosOf, rssOf } from "./processes";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PROFILE = process.argv.includes("--profile");
@@ -37,6 +37,8 @@ interface Row {
   p50: number | null;
   p99: number | null;
   rssMiB: number | null;
+  /** CPU time the server's processes spent per request (all of them), in microseconds. */
+  cpuUs?: number | null;
   errors: number;
   note?: string;
 }
@@ -196,12 +198,14 @@ async function load(name: string, url: string, options: LoadOptions): Promise<Ro
   const pids = typeof options.pids === "function" ? options.pids : () => options.pids as number[];
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pids()))), 100);
+  const cpuBefore = cpuMicrosOf(pids());
   const result = await autocannon({
     ...base,
     duration: options.seconds ?? LOAD_SECONDS,
     expectBody: options.expectBody,
   });
   clearInterval(sampler);
+  const cpuUs = (cpuMicrosOf(pids()) - cpuBefore) / Math.max(1, result.requests.total);
   const expected = options.expectStatus ?? 200;
   const wrongStatus =
     expected === 200
@@ -213,6 +217,7 @@ async function load(name: string, url: string, options: LoadOptions): Promise<Ro
     p50: result.latency.p50,
     p99: result.latency.p99,
     rssMiB: peak / 2 ** 20,
+    cpuUs,
     errors: result.errors + result.timeouts + (result.mismatches ?? 0) + wrongStatus,
   };
   rows.push(row);
@@ -385,6 +390,7 @@ function printTable(koa: Row): void {
     "p99 ms",
     "peak RSS MiB",
     "ratio to Koa",
+    "CPU µs/req",
     "errors",
   ];
   const lines = rows.map((r) => [
@@ -394,6 +400,7 @@ function printTable(koa: Row): void {
     fmt(r.p99, 2),
     fmt(r.rssMiB),
     r.rps === null || koa.rps === null ? "n/a" : (r.rps / koa.rps).toFixed(2),
+    r.cpuUs === undefined ? "" : fmt(r.cpuUs),
     String(r.errors),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
@@ -409,6 +416,9 @@ function printTable(koa: Row): void {
   console.log("| " + widths.map((w) => "-".repeat(w)).join(" | ") + " |");
   for (const line of lines) console.log(show(line));
   for (const r of rows) if (r.note) console.log(`  ${r.name}: ${r.note}`);
+  console.log(
+    "  CPU µs/req: CPU time of the server's processes (isohook: the server and its sandbox processes) per request under load (it grows when other work shares the machine)",
+  );
 }
 
 function printTargets(r: {
