@@ -3,6 +3,7 @@
  * A value that does not parse is an error naming the setting, never silently a default.
  */
 import path from "node:path";
+import { parseDuration } from "./duration";
 
 export interface Limits {
   /** Webhook request body, after any Content-Encoding is removed. */
@@ -28,6 +29,8 @@ export interface Settings {
   fetchAllowPrivate: boolean;
   /** Processes the isolates run in; a crash of one costs only its sessions. */
   sandboxProcesses: number;
+  /** How long ended sessions (with their logs) and events are kept; `null`: for ever. */
+  retentionMs: number | null;
   limits: Limits;
 }
 
@@ -55,7 +58,18 @@ export const LIMIT_VARIABLES: Record<keyof Limits, string> = {
   maxUploadBytes: "ISOHOOK_MAX_UPLOAD_BYTES",
 };
 
-export type SettingsOverrides = Partial<Omit<Settings, "limits">> & { limits?: Partial<Limits> };
+/** What `ISOHOOK_RETENTION` is when unset. */
+export const DEFAULT_RETENTION = "30d";
+/** Retention values that keep everything. */
+const KEEP_FOREVER = ["0", "off", "forever"];
+/** Less would prune sessions while their callers may still look them up. */
+const MIN_RETENTION_MS = 60 * 60 * 1000;
+
+export type SettingsOverrides = Partial<Omit<Settings, "limits" | "retentionMs">> & {
+  limits?: Partial<Limits>;
+  /** A duration string, as `ISOHOOK_RETENTION` takes it. */
+  retention?: string;
+};
 
 export function loadSettings(
   env: NodeJS.ProcessEnv = process.env,
@@ -84,6 +98,10 @@ export function loadSettings(
     sandboxProcesses:
       overrides.sandboxProcesses ??
       integer("ISOHOOK_SANDBOX_PROCESSES", env.ISOHOOK_SANDBOX_PROCESSES, 2, 1, 64),
+    retentionMs:
+      overrides.retention !== undefined
+        ? retention("--retention", overrides.retention)
+        : retention("ISOHOOK_RETENTION", env.ISOHOOK_RETENTION),
     limits,
   };
 }
@@ -104,6 +122,19 @@ export function integer(
     );
   }
   return value;
+}
+
+/** A duration of at least an hour ("30d", "12h"), or one of `KEEP_FOREVER`: `null`. */
+export function retention(name: string, text: string | undefined): number | null {
+  const value = text === undefined || text.trim() === "" ? DEFAULT_RETENTION : text.trim();
+  if (KEEP_FOREVER.includes(value.toLowerCase())) return null;
+  const parsed = parseDuration(value);
+  if (parsed === null || parsed < MIN_RETENTION_MS) {
+    throw new Error(
+      `${name} must be a duration of at least 1h ("30d", "12h") or "off", got ${JSON.stringify(text)}`,
+    );
+  }
+  return parsed;
 }
 
 function optionalUrl(url: string | null): string | null {

@@ -15,6 +15,7 @@ import { loadOrCreateToken } from "./http/auth";
 import { SessionManager } from "./sessions/session-manager";
 import { openDatabase } from "./store/database";
 import { ProjectsStore } from "./store/projects-store";
+import { Retention } from "./store/retention";
 import { SessionsStore } from "./store/sessions-store";
 import { SubscriptionsStore } from "./store/subscriptions-store";
 import { FilterRunner } from "./subscriptions/filter-runner";
@@ -67,6 +68,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       { sessions: interrupted },
       "sessions left running by the last run were ended as errors",
     );
+
+  const retention =
+    settings.retentionMs === null
+      ? null
+      : new Retention({ db, keepMs: settings.retentionMs, logger });
+  retention?.start();
 
   const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
   // Listening comes first (the port may be chosen by the system, and webhook URLs need it);
@@ -163,6 +170,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeAllConnections();
+        await retention?.close();
         await processes.close("the server shut down while the session was running");
         bundler.close();
         filters.close();

@@ -5,7 +5,14 @@ import { Command, Option } from "commander";
 import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { create as createTar } from "tar";
-import { DEFAULT_LIMITS, LIMIT_VARIABLES, integer, loadSettings, type Limits } from "../config";
+import {
+  DEFAULT_LIMITS,
+  DEFAULT_RETENTION,
+  LIMIT_VARIABLES,
+  integer,
+  loadSettings,
+  type Limits,
+} from "../config";
 import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
 import { banner } from "./banner";
@@ -41,7 +48,11 @@ const serve = program
     "--deploy <dir...>",
     "deploy these project folders at start (a folder of projects deploys each)",
   )
-  .option("--log-level <level>", "trace, debug, info, warn or error (ISOHOOK_LOG_LEVEL)");
+  .option("--log-level <level>", "trace, debug, info, warn or error (ISOHOOK_LOG_LEVEL)")
+  .option(
+    "--retention <duration>",
+    `how long ended sessions and events are kept, or "off" (ISOHOOK_RETENTION, default ${DEFAULT_RETENTION})`,
+  );
 for (const key of Object.keys(LIMIT_FLAGS) as (keyof Limits)[]) {
   serve.addOption(
     new Option(LIMIT_FLAGS[key], `${LIMIT_VARIABLES[key]}, default ${DEFAULT_LIMITS[key]}`),
@@ -64,6 +75,7 @@ serve.action(async (flags: Record<string, string | string[] | undefined>) => {
     publicUrl: flags.publicUrl as string | undefined,
     token: flags.token as string | undefined,
     logLevel: flags.logLevel as string | undefined,
+    retention: flags.retention as string | undefined,
     limits,
   });
   // Loaded here, not at the top: only `serve` needs isolated-vm (and --no-node-snapshot).

@@ -2,7 +2,6 @@
  * `autokitteh.yaml`: parsing and validation. Every problem is reported with the line and
  * column of the YAML node at fault, so a user can go straight to it.
  */
-import ms from "ms";
 import {
   isMap,
   isPair,
@@ -13,6 +12,7 @@ import {
   type Node,
 } from "yaml";
 import { z } from "zod";
+import { parseDuration } from "../duration";
 import type { ProblemDetail } from "../errors";
 
 export const MANIFEST_FILE = "autokitteh.yaml";
@@ -217,14 +217,6 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
 /** A trigger's `call` as the manifest writes it, or `null` when it starts no session. */
 export function callText(trigger: Trigger): string | null {
   return trigger.call === null ? null : `${trigger.call.file}:${trigger.call.export}`;
-}
-
-/** "500ms", "10s", "1m", "2h": whole milliseconds, at least 1, or `null` when it is not that. */
-export function parseDuration(text: string): number | null {
-  const value = ms(text as ms.StringValue);
-  if (typeof value !== "number" || !Number.isFinite(value)) return null;
-  const rounded = Math.round(value);
-  return rounded >= 1 ? rounded : null;
 }
 
 /** The first few problems, each once: a broken file can produce the same one many times. */

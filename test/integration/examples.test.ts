@@ -3,7 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
-import { parseDuration, parseManifest } from "../../src/deploy/manifest";
+import { parseManifest } from "../../src/deploy/manifest";
+import { parseDuration } from "../../src/duration";
 import { EXAMPLES, startTestServer, type TestServer } from "../helpers/test-server";
 
 let t: TestServer;

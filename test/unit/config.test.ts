@@ -40,4 +40,20 @@ describe("loadSettings", () => {
       2147483647,
     );
   });
+
+  it("keeps sessions 30 days unless told otherwise, and refuses retentions that make no sense", () => {
+    const DAY = 24 * 60 * 60 * 1000;
+    expect(loadSettings({}).retentionMs).toBe(30 * DAY);
+    expect(loadSettings({ ISOHOOK_RETENTION: "7d" }).retentionMs).toBe(7 * DAY);
+    expect(loadSettings({ ISOHOOK_RETENTION: "7d" }, { retention: "12h" }).retentionMs).toBe(
+      12 * 60 * 60 * 1000,
+    );
+    for (const forever of ["off", "0", "Forever"])
+      expect(loadSettings({ ISOHOOK_RETENTION: forever }).retentionMs).toBeNull();
+    expect(() => loadSettings({ ISOHOOK_RETENTION: "a while" })).toThrow(
+      /ISOHOOK_RETENTION must be a duration of at least 1h/,
+    );
+    expect(() => loadSettings({ ISOHOOK_RETENTION: "10m" })).toThrow(/ISOHOOK_RETENTION/);
+    expect(() => loadSettings({}, { retention: "-1d" })).toThrow(/--retention/);
+  });
 });
