@@ -13,6 +13,7 @@ import type {
   Entry,
   RecordBatch,
   SandboxConfig,
+  ReturnedValue,
   SessionResult,
   WireEvent,
 } from "../sandbox/protocol";
@@ -156,7 +157,7 @@ export function setup(
       if (typeof handler !== "function") {
         throw new TypeError(`${entry.call} is not a function (it is ${typeof handler})`);
       }
-      settle(registry, session, handler(toEvent(entry.event as WireEvent)));
+      settle(registry, session, handler(toEvent(entry.event as WireEvent)), config.max_body_bytes);
     });
   };
 
@@ -247,46 +248,131 @@ function installGlobals(
 }
 
 /** Wait for what the handler returned, if it is a promise, then end the session with it. */
-function settle(registry: SessionRegistry, session: Session, result: unknown): void {
+function settle(
+  registry: SessionRegistry,
+  session: Session,
+  result: unknown,
+  maxBodyBytes: number,
+): void {
   const isThenable =
     result !== null &&
     (typeof result === "object" || typeof result === "function") &&
     typeof (result as { then?: unknown }).then === "function";
+  const finish = (value: unknown) =>
+    end(registry, session, returned(registry, session, value, maxBodyBytes));
   if (!isThenable) {
-    end(registry, session, returned(result));
+    finish(result);
     return;
   }
-  Promise.resolve(result).then(
-    (value) => end(registry, session, returned(value)),
-    (error) => end(registry, session, { ok: false, error: toSandboxError(error) }),
+  Promise.resolve(result).then(finish, (error) =>
+    end(registry, session, { ok: false, error: toSandboxError(error) }),
   );
 }
 
-/** A handler's return value as a response: a `Response` as it is, anything else as JSON. */
-function returned(value: unknown): SessionResult {
+/**
+ * A handler's return value as a response: a `Response` as it is, anything else as JSON. It is
+ * held to what an outcome is held to (the body limit, the session's output budget), since it
+ * crosses the line the same way: a session cannot send by returning what it could not send
+ * with `http_outcome`.
+ */
+function returned(
+  registry: SessionRegistry,
+  session: Session,
+  value: unknown,
+  maxBodyBytes: number,
+): SessionResult {
   try {
-    if (value === undefined) return { ok: true, returned: { kind: "undefined" } };
-    if (value instanceof Response) {
+    let result: ReturnedValue;
+    let bodyBytes: number;
+    if (value === undefined) {
+      result = { kind: "undefined" };
+      bodyBytes = 0;
+    } else if (value instanceof Response) {
       if (value.type === "error") throw new TypeError("the handler returned Response.error()");
       const { status, headers, body } = Response.parts(value);
       checkHeaderBounds(headers, "the handler returned a Response");
-      return {
-        ok: true,
-        returned: {
-          kind: "response",
-          response: { status_code: status, headers, body, more: false },
-        },
-      };
+      result = { kind: "response", response: { status_code: status, headers, body, more: false } };
+      bodyBytes = body.byteLength;
+    } else {
+      // Refused before it is turned into text: one huge string can be more than the isolate
+      // has room for, and running out of memory in one allocation aborts its whole process.
+      const atLeast = jsonSizeAtLeast(value, maxBodyBytes);
+      if (atLeast > maxBodyBytes) {
+        throw new RangeError(
+          `the handler returned a value of at least ${atLeast} bytes as JSON, more than the limit of ${maxBodyBytes}`,
+        );
+      }
+      const json = JSON.stringify(value);
+      if (typeof json !== "string") {
+        throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
+      }
+      result = { kind: "value", json };
+      bodyBytes = utf8Length(json);
     }
-    const json = JSON.stringify(value);
-    if (typeof json !== "string") {
-      throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
+    if (bodyBytes > maxBodyBytes) {
+      throw new RangeError(
+        `the handler returned a body of ${bodyBytes} bytes, more than the limit of ${maxBodyBytes}`,
+      );
     }
-    return { ok: true, returned: { kind: "value", json } };
+    registry.countReturned(session, result);
+    return { ok: true, returned: result };
   } catch (error) {
     return { ok: false, error: toSandboxError(error) };
   }
 }
+
+/** Values looked at before giving up on the estimate (JSON.stringify then decides). */
+const MAX_ESTIMATED_VALUES = 100_000;
+
+/**
+ * A lower bound of the size of `value` as JSON, from its own strings and arrays, without
+ * calling anything of it (no getters, no `toJSON`); it stops counting once past `limit`.
+ */
+function jsonSizeAtLeast(value: unknown, limit: number): number {
+  let total = 0;
+  let seen = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0 && total <= limit && seen < MAX_ESTIMATED_VALUES) {
+    const item = stack.pop();
+    seen++;
+    if (typeof item === "string") total += item.length + 2;
+    else if (Array.isArray(item)) {
+      total += 1 + item.length;
+      for (let i = 0; i < item.length && stack.length < MAX_ESTIMATED_VALUES; i++) {
+        const entry = Object.getOwnPropertyDescriptor(item, i);
+        if (entry !== undefined && "value" in entry) stack.push(entry.value);
+      }
+    } else if (item !== null && typeof item === "object" && !ArrayBuffer.isView(item)) {
+      for (const key of Object.keys(item)) {
+        if (stack.length >= MAX_ESTIMATED_VALUES) break;
+        const entry = Object.getOwnPropertyDescriptor(item, key);
+        if (entry !== undefined && "value" in entry) {
+          total += key.length + 4;
+          stack.push(entry.value);
+        }
+      }
+    }
+  }
+  return total;
+}
+
+/** The size of `text` in UTF-8 (lone surrogates as U+FFFD, as TextEncoder does), unencoded. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (isHighSurrogate(code) && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
+const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
 
 function end(registry: SessionRegistry, session: Session, result: SessionResult): void {
   if (session.ended) return;

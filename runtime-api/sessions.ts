@@ -179,6 +179,11 @@ export class SessionRegistry {
     this.push({ type: "call", session_id: session.id, binding, args, result } as SandboxRecord);
   }
 
+  /** Count what the session's end carries (its handler's return value) against its limits. */
+  countReturned(session: Session, returned: unknown): void {
+    this.#count(session, returned);
+  }
+
   /**
    * Count a call, and what it sends, against the session's limits; past them, the call throws
    * a `LimitError`. What crosses the line is bounded, so no session can flood the host.
