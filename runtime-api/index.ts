@@ -302,7 +302,16 @@ function returned(
           `the handler returned a value of at least ${atLeast} bytes as JSON, more than the limit of ${maxBodyBytes}`,
         );
       }
-      const json = JSON.stringify(value);
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(value);
+      } catch (error) {
+        // A BigInt, a cycle, a toJSON that throws: say what it was about.
+        if (!(error instanceof TypeError)) throw error;
+        throw new TypeError(
+          `the handler's return value cannot be sent as JSON: ${(error as Error).message}`,
+        );
+      }
       if (typeof json !== "string") {
         throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
       }

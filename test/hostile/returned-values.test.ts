@@ -36,6 +36,16 @@ export function async_huge_value() {
   return Promise.resolve({ a: s, b: s, c: s, d: s });
 }
 
+export function bigint() {
+  return { n: 10n };
+}
+
+export function cycle() {
+  const a: Record<string, unknown> = {};
+  a.self = a;
+  return a;
+}
+
 export function ok() {
   return { ok: true };
 }
@@ -48,6 +58,8 @@ const TRIGGERS = [
   "over_limit_response",
   "at_limit_response",
   "async_huge_value",
+  "bigint",
+  "cycle",
   "ok",
 ];
 
@@ -117,4 +129,15 @@ it("sends a returned body of exactly the limit", async () => {
   const response = await fetch(t.webhook(p, "at_limit_response"), { method: "POST" });
   expect(response.status).toBe(200);
   expect((await response.arrayBuffer()).byteLength).toBe(MAX_BODY_BYTES);
+});
+
+it("says why a return value is not JSON", async () => {
+  await expectRefused(
+    "bigint",
+    /^TypeError: the handler's return value cannot be sent as JSON: .*BigInt/,
+  );
+  await expectRefused(
+    "cycle",
+    /^TypeError: the handler's return value cannot be sent as JSON: .*circular/i,
+  );
 });
