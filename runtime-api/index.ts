@@ -310,6 +310,7 @@ function returned(
         if (!(error instanceof TypeError)) throw error;
         throw new TypeError(
           `the handler's return value cannot be sent as JSON: ${(error as Error).message}`,
+          { cause: error },
         );
       }
       if (typeof json !== "string") {

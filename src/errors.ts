@@ -73,6 +73,32 @@ export class PayloadTooLargeError extends IsohookError {
   }
 }
 
+/** A gzip body that inflates far more than real payloads do: a bomb, or close enough. */
+export class GzipRatioError extends IsohookError {
+  constructor(what: string, sentBytes: number, ratio: number) {
+    super(
+      "payload_too_large",
+      413,
+      `${what} inflates to more than ${ratio} times the ${sentBytes} bytes sent; send it uncompressed`,
+    );
+  }
+}
+
+/** Request bodies in progress hold as much memory as the server (or the project) allows. */
+export class BodiesBusyError extends IsohookError {
+  readonly retryAfterSeconds: number;
+
+  constructor(scope: "project" | "server", limitBytes: number, retryAfterSeconds: number) {
+    super(
+      "busy",
+      503,
+      `the request bodies in progress for this ${scope} take ${limitBytes} bytes already; retry later`,
+      { expose: true },
+    );
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class UnsupportedEncodingError extends IsohookError {
   constructor(encoding: string) {
     super(

@@ -24,6 +24,7 @@ import { SandboxProcesses } from "./worker/remote-sandbox";
 import { CryptoSlots } from "./bindings/crypto-queue";
 import { Fetcher } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
+import { BodyBudget, bodyCapsFor, type BodyCaps } from "./webhooks/body-budget";
 import os from "node:os";
 
 export interface RunningServer {
@@ -51,6 +52,8 @@ export interface ServerOptions {
   /** Project folders to deploy once listening (unchanged ones are left as they are). */
   deployDirs?: string[];
   pool?: Partial<PoolSettings>;
+  /** Memory webhook bodies in progress may hold; derived from the body limit when unset. */
+  bodyCaps?: BodyCaps;
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -137,6 +140,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sessions: running,
       subscriptions,
       filters,
+      bodies: new BodyBudget(options.bodyCaps ?? bodyCapsFor(settings.limits.maxBodyBytes)),
       store: sessionsStore,
       limits: settings.limits,
       logger,

@@ -8,13 +8,31 @@
  */
 import type { IncomingMessage } from "node:http";
 import getRawBody from "raw-body";
-import { gunzipSync } from "node:zlib";
-import { BadRequestError, PayloadTooLargeError, UnsupportedEncodingError } from "../errors";
+import { promisify } from "node:util";
+import { gunzip } from "node:zlib";
+import {
+  BadRequestError,
+  GzipRatioError,
+  PayloadTooLargeError,
+  UnsupportedEncodingError,
+} from "../errors";
 
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 const DRAIN_TIMEOUT_MS = 10_000;
 /** Compressed data may be a little larger than what it decodes to. */
 const GZIP_SLACK_BYTES = 64 * 1024;
+/**
+ * How much larger than what was sent a gzip body may decode to (past a first megabyte). Real
+ * payloads stay far below it; a bomb (a few kilobytes that inflate to the whole body limit)
+ * does not, and would let a caller make the server hold and store a thousand times what it
+ * sent.
+ */
+const MAX_GZIP_RATIO = 200;
+const GZIP_RATIO_FLOOR_BYTES = 1024 * 1024;
+
+// Decoded on libuv's thread pool, never on the main thread: inflating megabytes takes
+// milliseconds, and webhooks of every project wait on the main thread.
+const gunzipAsync = promisify(gunzip);
 
 /** The client went away before its body arrived; there is no one to answer. */
 export class ClientGoneError extends Error {}
@@ -50,13 +68,18 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
   }
   if (!gzipped) return raw;
 
+  const ratioLimit = Math.max(GZIP_RATIO_FLOOR_BYTES, raw.length * MAX_GZIP_RATIO);
+  const maxOutputLength = Math.min(options.limitBytes, ratioLimit);
   try {
-    return gunzipSync(raw, { maxOutputLength: options.limitBytes });
+    return await gunzipAsync(raw, { maxOutputLength });
   } catch (error) {
     if (
       error instanceof RangeError ||
       (error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE"
     ) {
+      if (maxOutputLength < options.limitBytes) {
+        throw new GzipRatioError(options.what, raw.length, MAX_GZIP_RATIO);
+      }
       throw new PayloadTooLargeError(`${options.what} (decoded)`, options.limitBytes);
     }
     throw new BadRequestError(`${options.what} is not valid gzip: ${(error as Error).message}`);

@@ -10,8 +10,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Limits } from "../config";
-import type { LiveDeployments } from "../deploy/live-deployments";
-import { IsohookError, NotFoundError, TooManySessionsError } from "../errors";
+import type { LiveDeployments, LiveTrigger } from "../deploy/live-deployments";
+import { BodiesBusyError, IsohookError, NotFoundError, TooManySessionsError } from "../errors";
 import { ClientGoneError, readBody } from "../http/body";
 import { newId } from "../ids";
 import type { HttpAnswer } from "../sessions/answer";
@@ -20,6 +20,7 @@ import type { SessionsStore } from "../store/sessions-store";
 import { toFilterEvent } from "../subscriptions/filter";
 import type { FilterRunner } from "../subscriptions/filter-runner";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
+import type { BodyBudget } from "./body-budget";
 import { toEventData } from "./event-data";
 
 const PREFIX = "/webhooks/";
@@ -30,6 +31,7 @@ export interface WebhookDeps {
   sessions: SessionManager;
   subscriptions: SubscriptionHub;
   filters: FilterRunner;
+  bodies: BodyBudget;
   store: SessionsStore;
   limits: Limits;
   logger: Logger;
@@ -58,7 +60,7 @@ export function webhookHandler(
       if (!known) deps.logger.error({ err: error }, "webhook request failed");
       const status = known ? error.status : 500;
       const headers: [string, string][] = [];
-      if (error instanceof TooManySessionsError)
+      if (error instanceof TooManySessionsError || error instanceof BodiesBusyError)
         headers.push(["retry-after", String(error.retryAfterSeconds)]);
       const message = known && error.expose ? error.message : "internal error";
       send(res, {
@@ -89,6 +91,28 @@ async function handle(
     what: "the request body",
     gzip: true,
   });
+  const release = deps.bodies.hold(live.deployment.project, body.length);
+  let heldBySession = false;
+  try {
+    heldBySession = await accept(req, res, live, body, pathSuffix, deps, release);
+  } finally {
+    if (!heldBySession) release();
+  }
+}
+
+/**
+ * Store the event, hand it to subscribers, and start its session if it starts one; true when
+ * a session started, which then holds the body (and lets go of it, `release`, as it ends).
+ */
+async function accept(
+  req: IncomingMessage,
+  res: ServerResponse,
+  live: LiveTrigger,
+  body: Buffer,
+  pathSuffix: string,
+  deps: WebhookDeps,
+  release: () => void,
+): Promise<boolean> {
   const { trigger, deployment } = live;
   const data = toEventData(req, body, pathSuffix);
   const method = (req.method ?? "GET").toLowerCase();
@@ -123,17 +147,20 @@ async function handle(
 
   if (!startsSession) {
     await deps.store.commit();
-    return send(res, accepted([["isohook-event-id", eventId]]));
+    send(res, accepted([["isohook-event-id", eventId]]));
+    return false;
   }
 
   const run = deps.sessions.start(live, { id: eventId, data });
+  void run.done.then(release);
   const ids: [string, string][] = [
     ["isohook-event-id", eventId],
     ["isohook-session-id", run.id],
   ];
   if (run.answer === null) {
     await deps.store.commit();
-    return send(res, accepted(ids));
+    send(res, accepted(ids));
+    return true;
   }
 
   const onClose = () => {
@@ -141,9 +168,10 @@ async function handle(
   };
   res.once("close", onClose);
   const answer = await run.answer;
-  if (res.destroyed) return;
+  if (res.destroyed) return true;
   res.off("close", onClose);
   send(res, { ...answer, headers: [...answer.headers, ...ids] });
+  return true;
 }
 
 function accepted(headers: [string, string][]): HttpAnswer {

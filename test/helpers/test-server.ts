@@ -10,6 +10,7 @@ import pino from "pino";
 import { create as createTar } from "tar";
 import { loadSettings, type Limits } from "../../src/config";
 import type { DeployResult } from "../../src/deploy/deployer";
+import type { BodyCaps } from "../../src/webhooks/body-budget";
 import { startServer, type RunningServer } from "../../src/server";
 import Database from "better-sqlite3";
 
@@ -39,7 +40,12 @@ export interface TestServer {
 }
 
 export async function startTestServer(
-  options: { limits?: Partial<Limits>; dataDir?: string; fetchAllowPrivate?: boolean } = {},
+  options: {
+    limits?: Partial<Limits>;
+    dataDir?: string;
+    fetchAllowPrivate?: boolean;
+    bodyCaps?: BodyCaps;
+  } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "isohook-test-"));
   const settings = loadSettings(
@@ -55,6 +61,7 @@ export async function startTestServer(
   );
   const server = await startServer({
     settings,
+    bodyCaps: options.bodyCaps,
     logger: pino({ level: process.env.ISOHOOK_TEST_LOG ?? "silent" }),
   });
   const url = server.url;
