@@ -112,7 +112,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await restoreDeployments(projects, live, logger);
 
   const filters = new FilterRunner(logger);
-  const subscriptions = new SubscriptionHub(new SubscriptionsStore(queue), filters, logger);
+  const subscriptions = new SubscriptionHub(
+    new SubscriptionsStore(queue),
+    filters,
+    (id) => sessionsStore.eventData(id),
+    logger,
+  );
   const fetcher = new Fetcher(settings.fetchAllowPrivate);
   const running = new SessionManager({
     store: sessionsStore,
@@ -122,6 +127,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     limits: settings.limits,
     logger,
   });
+  subscriptions.onNote = (sessionId, message) => running.note(sessionId, message);
   const bundler = new Bundler();
   const deployer = new Deployer({ projects, live, bundler, logger, webhookUrl });
   const app = createApp({

@@ -127,6 +127,11 @@ export class SessionManager {
     else this.#byProject.delete(project);
   }
 
+  /** Add a note to a running session's log (what the server did about it). */
+  note(id: string, message: string): void {
+    this.#running.get(id)?.run.note(message);
+  }
+
   /** Stop a running session; resolves once it has ended, false when it was not running. */
   async stop(id: string, reason: string): Promise<boolean> {
     const running = this.#running.get(id);

@@ -140,7 +140,7 @@ export class SessionRun implements SessionListener {
     if (this.#respond !== null) {
       const timeoutMs = this.#options.syncTimeoutMs;
       this.#syncTimer = setTimeout(() => {
-        this.#note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
+        this.note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
         this.#decide(
           jsonAnswer(504, {
             error: `the session did not respond within ${timeoutMs} ms`,
@@ -157,7 +157,7 @@ export class SessionRun implements SessionListener {
    */
   clientGone(): void {
     if (this.#respond === null) return;
-    this.#note("the client disconnected before the response; the session runs on");
+    this.note("the client disconnected before the response; the session runs on");
     this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
   }
 
@@ -214,12 +214,12 @@ export class SessionRun implements SessionListener {
     if (end.ok) {
       state = "completed";
       if (end.droppedTimers > 0) {
-        this.#note(
+        this.note(
           `${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`,
         );
       }
       if (this.#respond !== null) {
-        this.#note(`answered with the handler's return value (${end.returned.kind})`);
+        this.note(`answered with the handler's return value (${end.returned.kind})`);
         this.#decide(toAnswer(end.returned));
       }
     } else {
@@ -263,7 +263,7 @@ export class SessionRun implements SessionListener {
 
     this.#log("outcome", { ...loggedOutcome(outcome, this.#options.redactor), disposition });
     if (disposition === "refused") {
-      this.#note(`status ${outcome.status_code} cannot end a request; answered 502`);
+      this.note(`status ${outcome.status_code} cannot end a request; answered 502`);
       this.#decide(
         jsonAnswer(502, {
           error: `the session answered with status ${outcome.status_code}, which cannot end a request`,
@@ -273,7 +273,7 @@ export class SessionRun implements SessionListener {
     } else if (disposition === "sent") {
       const answer = toAnswer({ kind: "response", response: outcome });
       for (const dropped of answer.dropped) {
-        this.#note(`header ${dropped} is set by the server; the outcome's value was not sent`);
+        this.note(`header ${dropped} is set by the server; the outcome's value was not sent`);
       }
       this.#decide(answer);
     }
@@ -341,7 +341,8 @@ export class SessionRun implements SessionListener {
     return this.#sessionLogger;
   }
 
-  #note(message: string): void {
+  /** A note in the log: what the server did about the session. */
+  note(message: string): void {
     this.#log("note", { message });
   }
 

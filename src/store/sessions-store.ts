@@ -3,6 +3,7 @@
  * sessions share one transaction; reads flush it first, so they see every write made so far.
  */
 import type { Statement } from "better-sqlite3";
+import type { WireEventData } from "../../sandbox";
 import type { WriteQueue } from "./write-queue";
 
 export type SessionState = "created" | "running" | "completed" | "error" | "stopped";
@@ -57,6 +58,7 @@ export class SessionsStore {
   /** Session rows queued for their INSERT and not written yet. */
   readonly #unwritten = new Map<string, SessionRow>();
   readonly #insertEvent: Statement;
+  readonly #eventData: Statement<[string], { data: string; body: Buffer }>;
   readonly #insertSession: Statement;
   readonly #updateState: Statement;
   readonly #endSession: Statement;
@@ -65,6 +67,7 @@ export class SessionsStore {
   constructor(queue: WriteQueue) {
     this.#queue = queue;
     const db = queue.db;
+    this.#eventData = db.prepare("SELECT data, body FROM events WHERE id = ?");
     this.#insertEvent = db.prepare(
       `INSERT INTO events (id, project, trigger, deployment_id, created_at, event_type, data, body)
        VALUES (@id, @project, @trigger, @deployment_id, @created_at, @event_type, @data, @body)`,
@@ -168,6 +171,21 @@ export class SessionsStore {
     return this.#queue.db
       .prepare<[string], LogRow>("SELECT * FROM session_log WHERE session_id = ? ORDER BY seq")
       .all(sessionId);
+  }
+
+  /**
+   * A stored event as its session sees it (`event.data`), or `null` when there is none. Reads
+   * what is committed: the queue is flushed first when the event may still be in it.
+   */
+  eventData(id: string): WireEventData | null {
+    let row = this.#eventData.get(id);
+    if (row === undefined) {
+      this.#queue.flush();
+      row = this.#eventData.get(id);
+    }
+    if (row === undefined) return null;
+    const described = JSON.parse(row.data) as Omit<WireEventData, "body">;
+    return { ...described, body: { bytes: new Uint8Array(row.body) } };
   }
 
   events(filter: { project?: string; limit: number }): Omit<EventRow, "body">[] {

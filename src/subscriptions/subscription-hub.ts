@@ -25,13 +25,33 @@ export interface QueuedEvent {
   data: WireEventData;
 }
 
+/**
+ * An event waiting in a subscription's queue: only where to find it. Its data (the body may
+ * be megabytes) is read back from SQLite when it is delivered, so what waits in memory is
+ * small whatever callers send.
+ */
+type WaitingEvent = Omit<QueuedEvent, "data">;
+
+/** Reads a stored event's data back, or `null` when it is not stored. */
+export type EventLoader = (eventId: string) => WireEventData | null;
+
+/** Says something in a session's log. */
+export type SessionNote = (sessionId: string, message: string) => void;
+
+/**
+ * Events waiting for one session, in all its subscriptions. Past it, further events are not
+ * queued for it (its log says so, once): a session that subscribes and never takes its events
+ * cannot make the server hold them without end.
+ */
+export const MAX_WAITING_EVENTS_PER_SESSION = 10_000;
+
 interface Subscription {
   id: string;
   sessionId: string;
   key: string;
   /** CEL source, evaluated by the filter worker. */
   filter: string | null;
-  queue: QueuedEvent[];
+  queue: WaitingEvent[];
 }
 
 interface Waiter {
@@ -54,12 +74,28 @@ export class SubscriptionHub {
   readonly #bySource = new Map<string, Set<Subscription>>();
   readonly #bySession = new Map<string, Set<Subscription>>();
   readonly #waiters = new Map<string, Waiter[]>();
+  /** Events waiting per session, and the sessions told that they have too many. */
+  readonly #waitingBySession = new Map<string, number>();
+  readonly #toldFull = new Set<string>();
+  readonly #loadEvent: EventLoader;
+  #note: SessionNote = () => undefined;
   #seq = 0;
 
-  constructor(store: SubscriptionsStore, filters: FilterRunner, logger: Logger) {
+  constructor(
+    store: SubscriptionsStore,
+    filters: FilterRunner,
+    loadEvent: EventLoader,
+    logger: Logger,
+  ) {
     this.#store = store;
     this.#filters = filters;
+    this.#loadEvent = loadEvent;
     this.#logger = logger;
+  }
+
+  /** Where notes for a session's log go (the session manager, once it exists). */
+  set onNote(note: SessionNote) {
+    this.#note = note;
   }
 
   /** Active subscriptions, for tests and metrics. */
@@ -155,10 +191,29 @@ export class SubscriptionHub {
         this.#store.queued(subscription.id, queued.eventId, now, now);
         this.#settle(subscription.sessionId, waiter, queued);
       } else {
-        this.#store.queued(subscription.id, queued.eventId, now, null);
-        subscription.queue.push(queued);
+        this.#park(subscription, queued, now);
       }
     }
+  }
+
+  #park(subscription: Subscription, queued: QueuedEvent, now: string): void {
+    const { sessionId } = subscription;
+    const waiting = this.#waitingBySession.get(sessionId) ?? 0;
+    if (waiting >= MAX_WAITING_EVENTS_PER_SESSION) {
+      if (!this.#toldFull.has(sessionId)) {
+        this.#toldFull.add(sessionId);
+        this.#note(
+          sessionId,
+          `${MAX_WAITING_EVENTS_PER_SESSION} events are waiting for next_event already; ` +
+            `events from ${queued.eventId} on are not queued for this session until it takes some`,
+        );
+      }
+      return;
+    }
+    this.#toldFull.delete(sessionId);
+    this.#waitingBySession.set(sessionId, waiting + 1);
+    this.#store.queued(subscription.id, queued.eventId, now, null);
+    subscription.queue.push({ seq: queued.seq, eventId: queued.eventId, trigger: queued.trigger });
   }
 
   /**
@@ -180,16 +235,18 @@ export class SubscriptionHub {
       return subscription;
     });
 
-    let earliest: Subscription | undefined;
-    for (const subscription of subscriptions) {
-      const head = subscription.queue[0];
-      if (head !== undefined && (earliest === undefined || head.seq < earliest.queue[0]!.seq))
-        earliest = subscription;
-    }
-    if (earliest !== undefined) {
-      const event = earliest.queue.shift()!;
-      this.#store.delivered(earliest.id, event.eventId, new Date().toISOString());
-      return Promise.resolve(event);
+    let earliest = earliestOf(subscriptions);
+    while (earliest !== undefined) {
+      const waiting = earliest.queue.shift()!;
+      this.#waitingBySession.set(sessionId, (this.#waitingBySession.get(sessionId) ?? 1) - 1);
+      const data = this.#loadEvent(waiting.eventId);
+      if (data !== null) {
+        this.#store.delivered(earliest.id, waiting.eventId, new Date().toISOString());
+        return Promise.resolve({ ...waiting, data });
+      }
+      // Not stored (its write failed): the next one, if any, is the answer.
+      this.#logger.error({ event_id: waiting.eventId }, "a queued event is not in the database");
+      earliest = earliestOf(subscriptions);
     }
     if (timeoutMs === 0) return Promise.resolve(null);
 
@@ -208,6 +265,8 @@ export class SubscriptionHub {
     for (const waiter of this.#waiters.get(sessionId) ?? [])
       clearTimeout(waiter.timer ?? undefined);
     this.#waiters.delete(sessionId);
+    this.#waitingBySession.delete(sessionId);
+    this.#toldFull.delete(sessionId);
     const subscriptions = this.#bySession.get(sessionId);
     if (subscriptions === undefined) return;
     const now = new Date().toISOString();
@@ -232,6 +291,17 @@ export class SubscriptionHub {
     deleteFrom(this.#bySession, subscription.sessionId, subscription);
     if (write) this.#store.end(subscription.id, time);
   }
+}
+
+/** The subscription whose first waiting event arrived first, if any has one. */
+function earliestOf(subscriptions: Subscription[]): Subscription | undefined {
+  let earliest: Subscription | undefined;
+  for (const subscription of subscriptions) {
+    const head = subscription.queue[0];
+    if (head !== undefined && (earliest === undefined || head.seq < earliest.queue[0]!.seq))
+      earliest = subscription;
+  }
+  return earliest;
 }
 
 /**

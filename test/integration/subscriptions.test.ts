@@ -1,6 +1,8 @@
 // subscribe / next_event / unsubscribe, trigger filters, and stopping a waiting session.
+import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
 import { deployProgram, manifest } from "../helpers/projects";
@@ -465,5 +467,52 @@ export async function hold() {
     });
     expect(light.status).toBe(200);
     expect(await light.text()).toBe("ran");
+  });
+});
+
+describe("events waiting in a queue", () => {
+  it("are handed over byte for byte, headers and query included, however large", async () => {
+    const program = `
+import { next_event, subscribe } from "autokitteh";
+export async function collect() {
+  const sub = subscribe("drop");
+  const until = Date.now() + 300;
+  while (Date.now() < until) {}
+  const got = [];
+  for (let i = 0; i < 2; i++) {
+    const event = await next_event(sub, { timeout: 0 });
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", event!.body.bytes));
+    got.push({
+      sha256: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join(""),
+      size: event!.body.bytes.length,
+      tag: event!.headers["x-tag"],
+      q: event!.url.query.q,
+    });
+  }
+  return got;
+}`;
+    const d = await deployProgram(t, "queued_bytes", program, [
+      { name: "collect", call: "program.ts:collect", is_sync: true },
+      { name: "drop" },
+    ]);
+    const answer = fetch(t.webhook(d, "collect"), { method: "POST" });
+    await sleep(100);
+    const bodies = [randomBytes(700_000), randomBytes(3)];
+    for (const [i, body] of bodies.entries()) {
+      const response = await fetch(`${t.webhook(d, "drop")}?q=${i}`, {
+        method: "POST",
+        headers: { "x-tag": `tag-${i}`, "content-encoding": "gzip" },
+        body: gzipSync(body),
+      });
+      expect(response.status).toBe(202);
+    }
+    expect(await (await answer).json()).toEqual(
+      bodies.map((body, i) => ({
+        sha256: createHash("sha256").update(body).digest("hex"),
+        size: body.length,
+        tag: `tag-${i}`,
+        q: String(i),
+      })),
+    );
   });
 });
