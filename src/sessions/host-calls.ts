@@ -128,9 +128,14 @@ export class HostCalls {
 
   /** Crypto work, in the session's queue: one operation at a time, timed, within budget. */
   #cryptoWork<T>(work: (keys: SessionKeys) => Promise<T>): Promise<T> {
-    const { cryptoSlots, cpuBudgetMs } = this.#context;
+    const { cryptoSlots, cpuBudgetMs, sessionId, project } = this.#context;
     this.#keys ??= new SessionKeys();
-    this.#crypto ??= new CryptoQueue(cryptoSlots, cpuBudgetMs, this.#endedSignal());
+    this.#crypto ??= new CryptoQueue(
+      cryptoSlots,
+      { sessionId, project },
+      cpuBudgetMs,
+      this.#endedSignal(),
+    );
     const keys = this.#keys;
     return this.#crypto.run(() => work(keys));
   }
