@@ -15,6 +15,7 @@ import {
 } from "../config";
 import type { DeployResult } from "../deploy/deployer";
 import { MANIFEST_FILE } from "../deploy/manifest";
+import { projectFilePaths } from "../deploy/project-folder";
 import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
 import { logLine, problemLine, runsLabel, table, visible, type LogEntry } from "./format";
@@ -262,19 +263,8 @@ function projectFolders(dirs: string[]): string[] {
 }
 
 async function packFolder(dir: string): Promise<Buffer> {
-  const skipped = (name: string) =>
-    name === "node_modules" || name === "data" || name.startsWith(".");
-  const names = readdirSync(dir).filter((n) => !skipped(n));
   const chunks: Buffer[] = [];
-  const stream = createTar(
-    {
-      gzip: true,
-      cwd: dir,
-      portable: true,
-      filter: (p) => !p.split("/").some((s) => s !== "." && skipped(s)),
-    },
-    names,
-  );
+  const stream = createTar({ gzip: true, cwd: dir, portable: true }, projectFilePaths(dir));
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }

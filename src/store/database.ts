@@ -5,11 +5,12 @@
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
 import path from "node:path";
+import { DATABASE_FILE } from "./database-file";
 import { MIGRATIONS, SCHEMA_VERSION } from "./schema";
 
 export type Db = Database.Database;
 
-export const DATABASE_FILE = "isohook.db";
+export { DATABASE_FILE };
 
 export function openDatabase(dataDir: string): Db {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -111,6 +111,24 @@ describe("isohook CLI", () => {
     expect(events).toMatch(/evt_[0-9a-z]{26}\s+simple_api\s+api\s+POST/);
   });
 
+  it("deploys every folder of a project, data and dist included", async () => {
+    const dir = path.join(dataDir, "with_data");
+    for (const sub of ["data", "dist"]) mkdirSync(path.join(dir, sub), { recursive: true });
+    writeFileSync(
+      path.join(dir, "autokitteh.yaml"),
+      "version: v2\nproject:\n  name: with_data\n  triggers:\n    - name: api\n      type: webhook\n      is_sync: true\n      call: program.ts:handle\n",
+    );
+    writeFileSync(path.join(dir, "data", "lookup.json"), '{"a": 1}');
+    writeFileSync(path.join(dir, "dist", "d.json"), '{"b": 2}');
+    writeFileSync(
+      path.join(dir, "program.ts"),
+      'import lookup from "./data/lookup.json";\nimport d from "./dist/d.json";\nexport function handle() {\n  return { ...lookup, ...d };\n}\n',
+    );
+    const deployed = await isohook("deploy", dir);
+    const url = /api\s+sync\s+(\S+)/.exec(deployed.stdout)![1]!;
+    expect(await (await fetch(url, { method: "POST" })).json()).toEqual({ a: 1, b: 2 });
+  });
+
   it("reports deploy errors with file, line and column, and exits 1", async () => {
     const broken = path.join(dataDir, "broken");
     mkdirSync(broken);
