@@ -7,7 +7,8 @@
  */
 import type { Limits } from "../config";
 import type { RemoteDeployment, SandboxProcesses } from "../worker/remote-sandbox";
-import { Redactor } from "../sessions/redactor";
+import { manifestRedactor } from "../sessions/deployment-redactors";
+import type { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
 
@@ -127,7 +128,7 @@ export class LiveDeployments {
       project: manifest.project.name,
       manifest,
       sandbox,
-      redactor: new Redactor(manifest.project.vars.filter((v) => v.secret).map((v) => v.value)),
+      redactor: manifestRedactor(manifest),
       handlerKeys: new Map(refs.map((r) => [r.trigger, r.key])),
     };
   }
