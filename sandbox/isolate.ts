@@ -312,9 +312,11 @@ export function ownBuffers<T>(value: T): T {
   }
   if (Array.isArray(value)) return value.map(ownBuffers) as T;
   if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) out[key] = ownBuffers(item);
-    return out as T;
+    // fromEntries defines each key as an own property: a query parameter or header named
+    // `__proto__` stays one, where assigning it would set the copy's prototype
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, ownBuffers(item)]),
+    ) as T;
   }
   return value;
 }

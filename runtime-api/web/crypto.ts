@@ -11,6 +11,7 @@ import type { AlgorithmSpec, KeyInfo } from "../../sandbox/protocol";
 import type { SessionRegistry } from "../sessions";
 import { DOMException } from "./dom-exception";
 
+const { entries, fromEntries } = Object;
 const MAX_RANDOM_BYTES = 65536;
 const INTEGER_ARRAYS = [
   Int8Array,
@@ -192,9 +193,10 @@ function plainCopy(value: unknown, depth = 0): unknown {
     return bytesOf(value, "a parameter");
   if (Array.isArray(value)) return value.map((item) => plainCopy(item, depth + 1));
   if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [key, entry] of Object.entries(value)) out[key] = plainCopy(entry, depth + 1);
-    return out;
+    // own properties, whatever their names: assigning `__proto__` would set the prototype
+    return fromEntries(
+      entries(value).map(([key, entry]) => [key, plainCopy(entry, depth + 1)] as const),
+    );
   }
   const type = typeof value;
   if (

@@ -1,6 +1,7 @@
 /**
  * The management API (`/api/*`, bearer token): deploy, and read projects, sessions, logs and
- * events. Secret var values never leave through it.
+ * events. Secret var values never leave through it: session logs are redacted as they are
+ * written, events (whose URL and headers a webhook's caller chose) as they are shown.
  */
 import Router from "@koa/router";
 import type { Limits } from "../config";
@@ -11,6 +12,7 @@ import type { LiveDeployments } from "../deploy/live-deployments";
 import { BadRequestError, ConflictError, NotFoundError } from "../errors";
 import { requireToken } from "../http/auth";
 import { readBody } from "../http/body";
+import { DeploymentRedactors } from "../sessions/deployment-redactors";
 import type { SessionManager } from "../sessions/session-manager";
 import { SECRET_PLACEHOLDER } from "../sessions/redactor";
 import type { ProjectsStore } from "../store/projects-store";
@@ -33,6 +35,7 @@ export interface ApiDeps {
 
 export function apiRouter(deps: ApiDeps): Router {
   const router = new Router({ prefix: "/api" });
+  const redactors = new DeploymentRedactors((id) => deps.projects.manifestOf(id));
   router.use(requireToken(deps.token));
 
   router.post("/deploy", async (ctx) => {
@@ -51,14 +54,19 @@ export function apiRouter(deps: ApiDeps): Router {
   });
 
   router.get("/projects", (ctx) => {
-    ctx.body = { projects: deps.projects.projects().map((p) => describeProject(deps, p.name)) };
+    ctx.body = {
+      projects: deps.projects.projects().map((p) => describeProject(deps, redactors, p.name)),
+    };
   });
 
   router.get("/projects/:name", (ctx) => {
     const name = ctx.params.name!;
     if (deps.projects.project(name) === undefined)
       throw new NotFoundError(`no project named ${name}`);
-    ctx.body = { ...describeProject(deps, name), deployments: deps.projects.deploymentsOf(name) };
+    ctx.body = {
+      ...describeProject(deps, redactors, name),
+      deployments: deps.projects.deploymentsOf(name),
+    };
   });
 
   router.get("/sessions", (ctx) => {
@@ -101,21 +109,21 @@ export function apiRouter(deps: ApiDeps): Router {
   router.get("/events", (ctx) => {
     const events = deps.sessions
       .events({ project: optional(ctx.query.project), limit: listLimit(ctx.query.limit) })
-      .map((e) => ({ ...e, data: JSON.parse(e.data) as unknown }));
+      .map((e) => ({
+        ...e,
+        data: redactors.of(e.deployment_id).value(JSON.parse(e.data) as unknown),
+      }));
     ctx.body = { events };
   });
 
   return router;
 }
 
-function describeProject(deps: ApiDeps, name: string) {
+function describeProject(deps: ApiDeps, redactors: DeploymentRedactors, name: string) {
   const row = deps.projects.project(name)!;
-  const active =
-    row.active_deployment_id === null
-      ? undefined
-      : deps.projects.deployment(row.active_deployment_id);
+  const activeId = row.active_deployment_id;
+  const manifest = activeId === null ? undefined : deps.projects.manifestOf(activeId);
   const slugs = deps.projects.slugs(name);
-  const manifest = active?.manifest;
   return {
     name,
     active_deployment_id: row.active_deployment_id,
@@ -134,7 +142,8 @@ function describeProject(deps: ApiDeps, name: string) {
       call: callText(t),
       timeout_ms: t.timeout_ms,
       event_type: t.event_type,
-      filter: t.filter,
+      // a filter may compare a field with a secret
+      filter: t.filter === null ? null : redactors.of(activeId!).text(t.filter),
       webhook_url: deps.webhookUrl(slugs.get(t.name)!),
     })),
   };

@@ -7,7 +7,8 @@
  */
 import type { Limits } from "../config";
 import type { RemoteDeployment, SandboxProcesses } from "../worker/remote-sandbox";
-import { Redactor } from "../sessions/redactor";
+import { manifestRedactor } from "../sessions/deployment-redactors";
+import type { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
 
@@ -94,10 +95,14 @@ export class LiveDeployments {
   async prepare(code: DeploymentCode, slugs: Map<string, string>): Promise<LiveDeployment> {
     const { manifest } = code;
     const refs = handlerRefs(manifest);
-    const vars: Record<string, string> = {};
-    for (const t of manifest.project.triggers)
-      vars[`${t.name}__webhook_url`] = this.#webhookUrl(slugs.get(t.name)!);
-    for (const v of manifest.project.vars) vars[v.name] = v.value;
+    // A var may be named `__proto__`: fromEntries keeps it a property, as assigning would not.
+    const vars: Record<string, string> = Object.fromEntries([
+      ...manifest.project.triggers.map((t) => [
+        `${t.name}__webhook_url`,
+        this.#webhookUrl(slugs.get(t.name)!),
+      ]),
+      ...manifest.project.vars.map((v) => [v.name, v.value]),
+    ]);
 
     const sandbox = await this.#processes.deploy({
       deploymentId: code.id,
@@ -127,7 +132,7 @@ export class LiveDeployments {
       project: manifest.project.name,
       manifest,
       sandbox,
-      redactor: new Redactor(manifest.project.vars.filter((v) => v.secret).map((v) => v.value)),
+      redactor: manifestRedactor(manifest),
       handlerKeys: new Map(refs.map((r) => [r.trigger, r.key])),
     };
   }

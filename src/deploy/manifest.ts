@@ -14,12 +14,15 @@ import {
 import { z } from "zod";
 import { parseDuration } from "../duration";
 import type { ProblemDetail } from "../errors";
+import { yamlTooDeepAt } from "./nesting-depth";
 
 export const MANIFEST_FILE = "autokitteh.yaml";
 
 /** Bounds on what parsing a manifest may cost. */
 const MAX_MANIFEST_CHARS = 256 * 1024;
 const MAX_ALIAS_COUNT = 100;
+/** A manifest needs four levels; parsing recurses once a level, so a deep one is refused. */
+const MAX_MANIFEST_DEPTH = 64;
 const MAX_PROBLEMS = 20;
 
 export interface Manifest {
@@ -112,6 +115,18 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
     return {
       ok: false,
       problems: [{ file: MANIFEST_FILE, line: null, column: null, message }],
+      positions: { get: () => null },
+    };
+  }
+  const tooDeep = yamlTooDeepAt(text, MAX_MANIFEST_DEPTH);
+  if (tooDeep !== -1) {
+    const before = text.slice(0, tooDeep).split("\n");
+    const message = `nested deeper than ${MAX_MANIFEST_DEPTH} levels`;
+    return {
+      ok: false,
+      problems: [
+        { file: MANIFEST_FILE, line: before.length, column: before.at(-1)!.length + 1, message },
+      ],
       positions: { get: () => null },
     };
   }

@@ -12,6 +12,7 @@ import {
   type ParseError,
 } from "jsonc-parser";
 import type { TsconfigRaw } from "esbuild";
+import { jsonTooDeepAt } from "./nesting-depth";
 
 export const TSCONFIG_FILE = "tsconfig.json";
 
@@ -33,6 +34,8 @@ const KEPT = [
  * such as `types`, `lib` or `strict` do not change esbuild's output and are ignored.)
  */
 const REFUSED = ["paths", "baseUrl", "jsxImportSource", "rootDirs"] as const;
+/** Far more than a tsconfig needs; jsonc-parser's tree recurses once a level. */
+const MAX_TSCONFIG_DEPTH = 64;
 
 /** A tsconfig.json the server will not use, with where in the file the fault is (1-based). */
 export class TsconfigError extends Error {
@@ -51,6 +54,10 @@ export class TsconfigError extends Error {
 }
 
 export function safeTsconfig(text: string): TsconfigRaw {
+  const tooDeep = jsonTooDeepAt(text, MAX_TSCONFIG_DEPTH);
+  if (tooDeep !== -1) {
+    throw TsconfigError.at(text, tooDeep, `nested deeper than ${MAX_TSCONFIG_DEPTH} levels`);
+  }
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: true });
   if (errors.length > 0 || root === undefined) {

@@ -2,16 +2,19 @@
  * Lists of byte values in printed text, as printers show a `Uint8Array` or an array of bytes:
  * `116,111` (`String(bytes)`, `bytes.join()`), `[116,111]` (JSON), `[ 116, 111 ]` and
  * node's `Uint8Array(2) [ 116, 111 ]` (over lines or not), `{ 0: 116, 1: 111 }` (the
- * sandbox's `console.log`), `{"0":116,"1":111}` (`JSON.stringify(bytes)`). The redactor reads
- * the bytes back to find a secret's UTF-8 in them.
+ * sandbox's `console.log`), `{"0":116,"1":111}` (`JSON.stringify(bytes)`); and the same with
+ * each value a string, as an array mapped through `String` prints (`[ '116', '111' ]`,
+ * `["116","111"]`). The redactor reads the bytes back to find a secret's UTF-8 in them.
  */
 
-/** A value from 0 to 255, written as printers write numbers. */
-const BYTE = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])`;
+/** A number from 0 to 255, as printers write numbers. */
+const DECIMAL = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
+/** A byte value: the number, or a string of it in either quotes. */
+const BYTE = String.raw`(?:${DECIMAL}(?![\w.])|'${DECIMAL}'|"${DECIMAL}")`;
 /** At least MIN_BYTE_LIST_VALUES bytes, each after a comma and maybe an index key. */
 const MIN_BYTE_LIST_VALUES = 4;
 const BYTE_LIST = new RegExp(
-  String.raw`(?<![\w.])${BYTE}(?:\s*,\s*(?:"?\d{1,10}"?\s*:\s*)?${BYTE}){${MIN_BYTE_LIST_VALUES - 1},}`,
+  String.raw`(?<![\w.])${BYTE}(?:\s*,\s*(?:['"]?\d{1,10}['"]?\s*:\s*)?${BYTE}){${MIN_BYTE_LIST_VALUES - 1},}`,
   "g",
 );
 const CUT_AFTER = /\s*,?\s*(?:\.\.\.|…)/y;
@@ -89,9 +92,10 @@ function isDigit(code: number): boolean {
   return code >= 48 && code <= 57;
 }
 
-/** Whether the number that ends at `at` is an index key (`0:` or `"0":`) rather than a value. */
+/** Whether the number that ends at `at` is an index key (`0:`, `"0":`, `'0':`), not a value. */
 function isKey(text: string, at: number): boolean {
-  let next = text.charCodeAt(at) === 34 ? at + 1 : at;
+  const quote = text.charCodeAt(at);
+  let next = quote === 34 || quote === 39 ? at + 1 : at;
   while (isSpace(text.charCodeAt(next))) next++;
   return text.charCodeAt(next) === 58;
 }

@@ -43,12 +43,12 @@ export function cutValue(value: unknown, limits: CutLimits, depth = 0): unknown 
     return kept;
   }
   const entries = Object.entries(value);
-  const out: Record<string, unknown> = {};
-  for (const [key, item] of entries.slice(0, limits.items)) {
-    out[cut(key, limits.chars)] = cutValue(item, limits, depth + 1);
-  }
-  if (entries.length > limits.items) out["…"] = `${entries.length - limits.items} more`;
-  return out;
+  const kept = entries
+    .slice(0, limits.items)
+    .map(([key, item]) => [cut(key, limits.chars), cutValue(item, limits, depth + 1)]);
+  if (entries.length > limits.items) kept.push(["…", `${entries.length - limits.items} more`]);
+  // own properties, whatever their names: assigning `__proto__` would drop it
+  return Object.fromEntries(kept);
 }
 
 /**

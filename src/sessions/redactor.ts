@@ -1,9 +1,9 @@
 /**
  * Keeping secret vars out of logs. Every string that goes into a session log or the server
  * log passes through `text`, which replaces each secret with "<secret>" wherever it appears:
- * as it is and in the forms printing produces (see `secretForms`), as the list of its UTF-8
- * bytes a printed byte array shows, and cut short where a printer marked the cut with an
- * ellipsis. `bytes` does the same in binary data.
+ * as it is, lower-cased or upper-cased, and in the forms printing produces (see
+ * `secretForms`), as the list of its UTF-8 bytes a printed byte array shows, and cut short
+ * where a printer marked the cut with an ellipsis. `bytes` does the same in binary data.
  *
  * This guards against printing a secret by accident. A script that means to leak a secret it
  * can read can always encode it some other way; the README says so.
@@ -36,7 +36,7 @@ export class Redactor {
   readonly #forms: Form[];
   /** What the forms contain, each once; a text without an anchor holds none of its forms. */
   readonly #anchors: string[];
-  /** The same as the latin1 text of their UTF-8, to look for in the bytes of a byte list. */
+  /** The same as the latin1 text of their UTF-8, to look for in bytes and byte lists. */
   readonly #byteAnchors: string[];
   /** The forms that can be recognised cut short. */
   readonly #cuttable: Form[];
@@ -95,7 +95,7 @@ export class Redactor {
     let out = text;
 
     // a text without an anchor holds none of the forms that contain it
-    const anchors = new AnchorsIn(text, this.#anchors);
+    const anchors = new AnchorsIn(this.#anchors, (anchor) => text.includes(anchor));
     for (const form of this.#forms) {
       if (anchors.has(form.anchor) && out.includes(form.text)) {
         out = out.split(form.text).join(SECRET_PLACEHOLDER);
@@ -118,7 +118,11 @@ export class Redactor {
   bytes(bytes: Buffer): Buffer {
     let out = bytes;
     const placeholder = Buffer.from(SECRET_PLACEHOLDER);
-    for (const { bytes: secret } of this.#forms) {
+    const anchors = new AnchorsIn(this.#byteAnchors, (anchor) =>
+      bytes.includes(anchor, 0, "latin1"),
+    );
+    for (const { bytes: secret, anchor } of this.#forms) {
+      if (!anchors.has(anchor)) continue;
       const parts: Buffer[] = [];
       let from = 0;
       for (let at = out.indexOf(secret); at !== -1; at = out.indexOf(secret, from)) {
@@ -130,7 +134,10 @@ export class Redactor {
     return out;
   }
 
-  /** A copy of `value` with every string in it redacted. */
+  /**
+   * A copy of `value` with every string in it redacted, keys included: a caller or a script
+   * chooses the names of headers, query parameters and fields as freely as their values.
+   */
   value<T>(value: T): T {
     if (this.empty) return value;
     return this.#walk(value) as T;
@@ -140,7 +147,10 @@ export class Redactor {
     if (typeof value === "string") return this.text(value);
     if (Array.isArray(value)) return value.map((v) => this.#walk(v));
     if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value)) {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.#walk(v)]));
+      // fromEntries defines each key as an own property, `__proto__` too
+      return Object.fromEntries(
+        Object.entries(value).map(([k, v]) => [this.text(k), this.#walk(v)]),
+      );
     }
     return value;
   }
@@ -150,7 +160,7 @@ export class Redactor {
     const spans: Span[] = [];
     for (const list of byteLists(text, this.#minByteValues)) {
       const { bytes, cut } = list;
-      const anchors = new AnchorsIn(bytes, this.#byteAnchors);
+      const anchors = new AnchorsIn(this.#byteAnchors, (anchor) => bytes.includes(anchor));
       for (const { latin1, anchor, head } of this.#byteForms) {
         if (latin1.length <= bytes.length && anchors.has(anchor)) {
           for (let at = bytes.indexOf(latin1); at !== -1; at = bytes.indexOf(latin1, at + 1)) {
@@ -167,22 +177,22 @@ export class Redactor {
   }
 }
 
-/** Which anchors a text holds, each looked for once, when first asked about. */
+/** Which anchors a text (or bytes) holds, each looked for once, when first asked about. */
 class AnchorsIn {
-  readonly #text: string;
   readonly #anchors: string[];
+  readonly #holds: (anchor: string) => boolean;
   /** 0: not looked for yet, 1: there, 2: not there. */
   readonly #found: Uint8Array;
 
-  constructor(text: string, anchors: string[]) {
-    this.#text = text;
+  constructor(anchors: string[], holds: (anchor: string) => boolean) {
     this.#anchors = anchors;
+    this.#holds = holds;
     this.#found = new Uint8Array(anchors.length);
   }
 
   has(anchor: number): boolean {
     if (this.#found[anchor] === 0)
-      this.#found[anchor] = this.#text.includes(this.#anchors[anchor]!) ? 1 : 2;
+      this.#found[anchor] = this.#holds(this.#anchors[anchor]!) ? 1 : 2;
     return this.#found[anchor] === 1;
   }
 }

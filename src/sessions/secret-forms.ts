@@ -5,6 +5,10 @@
  * inside a logged object, a URL carried in another URL's query. So each form here is the
  * secret after at most two escapes, plus the base64 of the plainer ones. The redactor looks
  * for every form whole, and for its start or end where a printer cut it and wrote an ellipsis.
+ *
+ * The runtime changes a secret's case itself: header names are lower-cased, and so is a URL's
+ * host. So all of this is done for the secret in lower case and in upper case too. Other
+ * mixes of case are left alone; a script that means to show a secret can always change it.
  */
 
 /** One way a secret can appear in printed text. */
@@ -76,13 +80,21 @@ const TWO_LAYERS: Escape[] = ESCAPES.flatMap((inner) =>
 /** The forms whose base64 is plausible too: `Basic` headers, JSON and URLs in base64. */
 const BASE64_SOURCES: Escape[] = [(text) => text, jsonEscaped, queryPasted];
 
-/** Every form of `secret`, each once, the secret itself first. */
+/** Every form of `secret` and of its case variants, each once, the secret itself first. */
 export function secretForms(secret: string): SecretForm[] {
+  const forms = new Map<string, SecretForm>();
+  for (const variant of new Set([secret, secret.toLowerCase(), secret.toUpperCase()])) {
+    addForms(variant, forms);
+  }
+  return [...forms.values()];
+}
+
+/** The forms of one spelling of a secret, added to `forms` unless they are there already. */
+function addForms(secret: string, forms: Map<string, SecretForm>): void {
   const points = [...secret];
   const canCut = points.length > MIN_CUT_CHARS;
   const head = points.slice(0, MIN_CUT_CHARS).join("");
   const tail = points.slice(-MIN_CUT_CHARS).join("");
-  const forms = new Map<string, SecretForm>();
 
   for (const escape of [(text: string) => text, ...ESCAPES, ...TWO_LAYERS]) {
     const text = attempt(escape, secret);
@@ -112,7 +124,6 @@ export function secretForms(secret: string): SecretForm[] {
       });
     }
   }
-  return [...forms.values()];
 }
 
 function cut(shown: string, plain: string): Cut {

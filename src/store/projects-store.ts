@@ -56,6 +56,14 @@ export class ProjectsStore {
     return row && { ...row, manifest: JSON.parse(row.manifest) as Manifest };
   }
 
+  /** A deployment's manifest alone, without its code. */
+  manifestOf(id: string): Manifest | undefined {
+    const row = this.#db
+      .prepare<[string], { manifest: string }>("SELECT manifest FROM deployments WHERE id = ?")
+      .get(id);
+    return row && (JSON.parse(row.manifest) as Manifest);
+  }
+
   /** Deployment ids and times of a project, newest first, without their code. */
   deploymentsOf(project: string): { id: string; created_at: string }[] {
     return this.#db

@@ -371,6 +371,34 @@ describe("hostile uploads", () => {
     expect(JSON.stringify(body)).toMatch(/alias|Unrecognized key/i);
   });
 
+  it("refuses a manifest nested too deeply, at the level past the bound, before parsing it", async () => {
+    const levels = 40_000;
+    for (const [vars, line, column] of [
+      [`  vars: ${"[".repeat(levels)}${"]".repeat(levels)}`, 4, 71],
+      [`  vars:\n    ${"- ".repeat(levels)}x`, 5, 129],
+      [`  vars: ${"{a: ".repeat(levels)}1${"}".repeat(levels)}`, 4, 8 + 4 * 62 + 1],
+    ] as const) {
+      const started = Date.now();
+      const { status, body } = await deployError({
+        "autokitteh.yaml": manifest("deep", TRIGGERS, vars),
+        "program.ts": GOOD,
+      });
+      expect(status).toBe(400);
+      expect(body.details).toEqual([
+        { file: "autokitteh.yaml", line, column, message: "nested deeper than 64 levels" },
+      ]);
+      // it used to hold the server's main thread for seconds, then overflow the stack
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+
+    // within the bound, the manifest is read, and refused for what it holds
+    const { body } = await deployError({
+      "autokitteh.yaml": manifest("deep", TRIGGERS, `  vars: ${"[".repeat(60)}${"]".repeat(60)}`),
+      "program.ts": GOOD,
+    });
+    expect(body.details[0]!.message).toMatch(/^project\.vars\.0: /);
+  });
+
   it("stops unpacking a tar bomb at the limit instead of inflating all of it", async () => {
     const { gzipSync } = await import("node:zlib");
     const zeros = gzipSync(Buffer.alloc(200 * 1024 * 1024), { level: 9 });
@@ -422,6 +450,12 @@ describe("tsconfig.json", () => {
       ["[]", "must hold an object", 1, 1],
       ["", "not valid JSON", 1, 1],
       [
+        `{ "compilerOptions": ${"[".repeat(100_000)}${"]".repeat(100_000)} }`,
+        "nested deeper than 64 levels",
+        1,
+        22 + 63,
+      ],
+      [
         '{\n  "compilerOptions": {\n    "target": "es2022",,\n  }\n}',
         "not valid JSON: property name expected",
         3,
@@ -433,9 +467,10 @@ describe("tsconfig.json", () => {
         "program.ts": GOOD,
         "tsconfig.json": tsconfig,
       });
-      expect(status, tsconfig).toBe(400);
-      expect(body.details[0], tsconfig).toMatchObject({ file: "tsconfig.json", line, column });
-      expect(body.details[0]!.message, tsconfig).toContain(message);
+      const label = tsconfig.slice(0, 100);
+      expect(status, label).toBe(400);
+      expect(body.details[0], label).toMatchObject({ file: "tsconfig.json", line, column });
+      expect(body.details[0]!.message, label).toContain(message);
     }
   });
 });

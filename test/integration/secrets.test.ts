@@ -1,5 +1,8 @@
 // Secret vars never reach the session log, the API or the server log, however a script prints them.
+import { execFile } from "node:child_process";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import pino from "pino";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { loadSettings } from "../../src/config";
@@ -113,4 +116,75 @@ it("keeps the secret out of the log, the API and the server log, in every form p
   expect(log).toContain("<secret>");
   // Prints cut for the log are cut after redaction: no half secret at the cut.
   expect(log).not.toContain("s3cr3t");
+});
+
+// What a webhook's caller sends, and what the runtime lower-cases (header names, URL hosts).
+const CALLER_SECRET = "sup3rS3cretValue-XYZ123";
+const CALLER_PROGRAM = `
+import { getenv, http_outcome } from "autokitteh";
+export async function echo() {
+  const secret = getenv("SECRET")!;
+  console.log(Array.from(new TextEncoder().encode(secret)).map(String));
+  try { await fetch("https://" + secret + ".example/"); } catch (e) { console.log((e as Error).message); }
+  http_outcome({ headers: { [secret]: "1" }, body: "ok" });
+}
+`;
+
+it("keeps secrets a webhook's caller sent out of the events API and the CLI, in any case", async () => {
+  const yaml = manifest(
+    "sec",
+    [{ name: "ok", call: "program.ts:echo", is_sync: true }],
+    `  vars:\n    - name: SECRET\n      value: ${CALLER_SECRET}\n      secret: true`,
+  );
+  const form = new FormData();
+  form.append("file", new Blob([yaml]), "autokitteh.yaml");
+  form.append("file", new Blob([CALLER_PROGRAM]), "program.ts");
+  const auth = { authorization: "Bearer t" };
+  const deployed = await fetch(`${server.url}/api/deploy`, {
+    method: "POST",
+    body: form,
+    headers: auth,
+  });
+  expect(deployed.status).toBe(201);
+  const url = ((await deployed.json()) as DeployResult).triggers[0]!.webhook_url;
+
+  const lower = CALLER_SECRET.toLowerCase();
+  const response = await fetch(`${url}/ok?token=${CALLER_SECRET}&${lower}=1`, {
+    headers: { "X-Token": CALLER_SECRET, [CALLER_SECRET]: "1" },
+  });
+  expect(response.status).toBe(200);
+  const sessionId = response.headers.get("isohook-session-id")!;
+  const get = async (route: string) => (await fetch(server.url + route, { headers: auth })).text();
+  for (let i = 0; i < 100 && !(await get(`/api/sessions/${sessionId}`)).includes("completed"); i++)
+    await new Promise((r) => setTimeout(r, 20));
+
+  const events = await get("/api/events?project=sec&limit=1");
+  const cli = await promisify(execFile)(process.execPath, [
+    fileURLToPath(new URL("../../bin/isohook.js", import.meta.url)),
+    "events",
+    "--project",
+    "sec",
+    "--url",
+    server.url,
+    "--token",
+    "t",
+  ]);
+  const log = await get(`/api/sessions/${sessionId}/log`);
+  const listings = { events, cli: cli.stdout, log, serverLog };
+  for (const [where, text] of Object.entries(listings)) {
+    expect(text.toLowerCase(), where).not.toContain("s3cretvalue");
+    expect(text.replace(/[\s'"]+/g, ""), where).not.toContain("115,117,112,51,114");
+  }
+  expect(JSON.parse(events)).toMatchObject({
+    events: [
+      {
+        data: {
+          raw_url: expect.stringContaining("?token=<secret>&<secret>=1"),
+          url: { query: { token: "<secret>", "<secret>": "1" } },
+          headers: { "x-token": "<secret>", "<secret>": "1" },
+        },
+      },
+    ],
+  });
+  expect(cli.stdout).toContain("/ok?token=<secret>&<secret>=1");
 });

@@ -230,3 +230,80 @@ describe("Redactor, binary data", () => {
     expect(tricky.bytes(body).toString("latin1")).toBe('\xff{"p":"<secret>"}');
   });
 });
+
+// The runtime changes case itself: header names are lower-cased, and so is a URL's host.
+describe("Redactor, secrets in another case", () => {
+  const secret = "sup3rS3cretValue-XYZ123";
+  const redactor = new Redactor([secret]);
+  const lower = secret.toLowerCase();
+
+  it.each([
+    ["a header name, as the log shows it", json({ headers: [[lower, "1"]] })],
+    ["a fetch URL's host", `fetch ${new URL(`https://${secret}.example/x`).href} refused`],
+    ["upper case", `key=${secret.toUpperCase()}`],
+    ["lower case inside JSON in a query", "/?q=" + encodeURIComponent(json({ h: lower }))],
+    ["lower case, inspected", inspect({ headers: { [lower]: "1" } })],
+    ["lower case, cut by inspect", nodeInspect("x".repeat(30) + lower, { maxStringLength: 45 })],
+  ])("removes it from %s", (_name, printed) => {
+    const clean = redactor.text(printed);
+    expect(clean, printed).toContain("<secret>");
+    expect(clean.toLowerCase(), printed).not.toContain("s3cretvalue");
+  });
+
+  it("removes the base64 of its lower and upper case", () => {
+    for (const text of [btoa(lower), btoa("user:" + secret.toUpperCase())]) {
+      expect(redactor.text(`Basic ${text}`), text).toContain("<secret>");
+    }
+  });
+
+  it("removes its bytes and its byte list in lower case", () => {
+    const bytes = Buffer.from(`{"${lower}":1}`);
+    expect(redactor.bytes(bytes).toString()).toBe('{"<secret>":1}');
+    expect(redactor.text(String(new TextEncoder().encode(lower)))).toBe("<secret>");
+  });
+
+  it("leaves other mixes of case alone", () => {
+    expect(redactor.text("Sup3rs3cretvalue-xyz123")).toBe("Sup3rs3cretvalue-xyz123");
+  });
+});
+
+describe("Redactor, secrets printed as byte values in strings", () => {
+  const secret = "tok_live_0123456789abcdef";
+  const strings = bytesOf(secret).map(String);
+
+  it.each([
+    ["console.log (object-inspect)", inspect(strings)],
+    ["util.inspect, over lines", nodeInspect(strings)],
+    ["JSON", json(strings)],
+    ["an object of them, inspected", nodeInspect({ ...strings })],
+    ["an object of them, JSON", json({ ...strings })],
+    ["inside other values", inspect(["0", "1", ...strings, "300"])],
+  ])("removes them as %s shows them", (_name, printed) => {
+    const clean = tricky.text(printed);
+    expect(clean, printed).toContain("<secret>");
+    expect(clean.replace(/[\s'"]+/g, "")).not.toMatch(/116,(\d+:)?111,(\d+:)?107/);
+  });
+
+  it("keeps the values around the secret, and their quotes", () => {
+    expect(tricky.text(json(["0", "1", ...strings, "300"]))).toBe('["0","1","<secret>","300"]');
+  });
+
+  it("removes the start of a list node's inspect cut", () => {
+    const long = [...Array<string>(90).fill("120"), ...strings];
+    const printed = nodeInspect(long);
+    expect(printed).toContain("... 15 more items");
+    expect(tricky.text(printed)).not.toMatch(/'116',\s*'111',\s*'107'/);
+  });
+});
+
+describe("Redactor, values", () => {
+  it("redacts keys as well as strings, and keeps odd keys as own properties", () => {
+    const secret = "tok_live_0123456789abcdef";
+    const value = JSON.parse(
+      `{"${secret}":"1","__proto__":{"h":"${secret.toUpperCase()}"},"constructor":[1]}`,
+    ) as object;
+    expect(JSON.stringify(tricky.value(value))).toBe(
+      '{"<secret>":"1","__proto__":{"h":"<secret>"},"constructor":[1]}',
+    );
+  });
+});
