@@ -298,7 +298,18 @@ export class SessionRun implements SessionListener {
       outcome = { result: this.#loggedValue(result) };
     } catch (error) {
       const failure = userFacing(error);
-      if (failure === null) this.#logger().error({ err: error, binding }, "a host call failed");
+      if (failure === null) {
+        // The server's own fault, but its message may quote the call's arguments (a URL).
+        const { name, message, stack } = error instanceof Error ? error : new Error(String(error));
+        const redact = this.#options.redactor;
+        this.#logger().error(
+          {
+            err: { type: name, message: redact.text(message), stack: redact.text(stack ?? "") },
+            binding,
+          },
+          "a host call failed",
+        );
+      }
       answer = failure ?? { ok: false, message: `${binding} failed inside the server` };
       outcome = {
         error: cut(this.#options.redactor.text(answer.message), MAX_LOGGED_MESSAGE_CHARS),
