@@ -179,9 +179,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
-        http.closeAllConnections();
+        http.closeIdleConnections();
         await retention?.close();
+        // Sessions end first, so that sync callers still waiting get their 502 before the
+        // connections go.
         await processes.close("the server shut down while the session was running");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        http.closeAllConnections();
         bundler.close();
         filters.close();
         void fetcher.close();

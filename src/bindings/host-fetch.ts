@@ -14,6 +14,9 @@ import type { WireRequest, WireResponse } from "../../sandbox";
 import { Tally, type TallyLevel, type WorkOwner } from "./host-work";
 import { hostAllowed, isPublicAddress, NetworkRefusedError } from "./net-policy";
 
+/** Where a refusal points a developer who meant to reach a server of their own. */
+const PRIVATE_HINT = " (the server allows private addresses with ISOHOOK_FETCH_ALLOW_PRIVATE=1)";
+
 export interface FetchPolicy {
   allowNet: readonly string[];
   /** Let `fetch` reach private and loopback addresses (local development only). */
@@ -236,7 +239,7 @@ function checkHop(url: URL, policy: FetchPolicy): void {
   // An address literal is connected to as it is, without a lookup: check it here.
   const literal = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
   if (/^[\d.]+$|:/.test(literal) && !policy.allowPrivate && !isPublicAddress(literal)) {
-    throw new NetworkRefusedError(`fetch: ${url.hostname} is not a public address`);
+    throw new NetworkRefusedError(`fetch: ${url.hostname} is not a public address${PRIVATE_HINT}`);
   }
 }
 
@@ -248,7 +251,7 @@ function checkedLookup(allowPrivate: boolean): LookupFunction {
       const refused = list.find((a) => !allowPrivate && !isPublicAddress(a.address));
       if (refused !== undefined || list.length === 0) {
         const refusal = new NetworkRefusedError(
-          `fetch: ${hostname} resolves to ${refused?.address ?? "nothing"}, which is not a public address`,
+          `fetch: ${hostname} resolves to ${refused?.address ?? "nothing"}, which is not a public address${PRIVATE_HINT}`,
         );
         return callback(refusal as NodeJS.ErrnoException, "", 0);
       }

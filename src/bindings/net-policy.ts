@@ -33,6 +33,45 @@ function entryMatches(entry: string, host: string, port: string): boolean {
   return normalizeHost(entryHost) === normalizeHost(host);
 }
 
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
+
+/**
+ * What is wrong with an `allow_net` entry, or `null` when it is one: a host name, an IPv4
+ * address or a bracketed IPv6 address, with an optional port; `*.` before a name for its
+ * subdomains.
+ */
+export function allowNetEntryProblem(entry: string): string | null {
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(entry);
+  if (url !== null) {
+    return `must be a host, not a URL: write ${JSON.stringify(url[1])}`;
+  }
+  let host = entry;
+  let port: string | null = null;
+  const v6 = /^\[([^\]]+)\](?::(\d+))?$/.exec(entry);
+  if (v6 !== null) {
+    if (!ipaddr.IPv6.isValid(v6[1]!)) return "is not a valid IPv6 address";
+    port = v6[2] ?? null;
+  } else {
+    const colon = entry.lastIndexOf(":");
+    if (colon !== -1) {
+      host = entry.slice(0, colon);
+      port = entry.slice(colon + 1);
+      if (host.includes(":")) return "an IPv6 address goes in brackets: [2001:db8::1]:443";
+    }
+    const name = host.startsWith("*.") ? host.slice(2) : host;
+    const labels = name.split(".");
+    const isIPv4 = ipaddr.IPv4.isValidFourPartDecimal(name);
+    if (!isIPv4 && (name.length > 253 || !labels.every((label) => HOST_LABEL.test(label)))) {
+      return "must be a host name, host:port, *.domain or an IP address";
+    }
+    if (isIPv4 && host.startsWith("*.")) return "a wildcard goes before a domain name only";
+  }
+  if (port !== null && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
+    return "has a port that is not from 1 to 65535";
+  }
+  return null;
+}
+
 /** IP literals compare by value (so `[::1]` equals `[0:0::1]`); names as they are. */
 function normalizeHost(host: string): string {
   const bare = host.startsWith("[") ? host.slice(1, -1) : host;

@@ -12,6 +12,7 @@ import {
   type Node,
 } from "yaml";
 import { z } from "zod";
+import { allowNetEntryProblem } from "../bindings/net-policy";
 import { parseDuration } from "../duration";
 import type { ProblemDetail } from "../errors";
 import { yamlTooDeepAt } from "./nesting-depth";
@@ -96,7 +97,14 @@ const manifestSchema = z.strictObject({
         }),
       )
       .optional(),
-    allow_net: z.array(z.string().min(1)).optional(),
+    allow_net: z
+      .array(
+        z.string().superRefine((entry, context) => {
+          const problem = allowNetEntryProblem(entry);
+          if (problem !== null) context.addIssue({ code: "custom", message: problem });
+        }),
+      )
+      .optional(),
     triggers: z.array(triggerSchema).optional(),
   }),
 });

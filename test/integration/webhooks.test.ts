@@ -438,3 +438,23 @@ describe("limits on running sessions", () => {
     }
   });
 });
+
+describe("shutdown", () => {
+  it("answers sync callers still waiting with 502 before the connections close", async () => {
+    const own = await startTestServer();
+    const d = await deployProgram(
+      own,
+      "shutdown",
+      'export async function hold() { await new Promise((r) => setTimeout(r, 10_000)); return "late"; }',
+      [{ name: "hold", call: "program.ts:hold", is_sync: true }],
+    );
+    const answer = fetch(own.webhook(d, "hold"), { method: "POST" });
+    await new Promise((r) => setTimeout(r, 200));
+    await own.close();
+    const response = await answer;
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({
+      error: "the session failed before it responded",
+    });
+  });
+});

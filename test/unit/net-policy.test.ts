@@ -1,7 +1,8 @@
 // The address check behind fetch: which addresses count as public, which hosts are allowed.
 // Unit tests only: nothing here sends a packet anywhere.
 import { describe, expect, it } from "vitest";
-import { hostAllowed, isPublicAddress } from "../../src/bindings/net-policy";
+import { allowNetEntryProblem, hostAllowed, isPublicAddress } from "../../src/bindings/net-policy";
+import { parseManifest } from "../../src/deploy/manifest";
 
 describe("isPublicAddress", () => {
   it.each([
@@ -81,5 +82,65 @@ describe("hostAllowed", () => {
 
   it("allows nothing when allow_net is empty", () => {
     expect(hostAllowed(new URL("https://api.github.com/"), [])).toBe(false);
+  });
+});
+
+describe("allowNetEntryProblem", () => {
+  it("takes host names, host:port, *.domain and IP addresses", () => {
+    for (const entry of [
+      "api.github.com",
+      "hooks.slack.com:443",
+      "*.example.com",
+      "localhost",
+      "203.0.113.7",
+      "203.0.113.7:8443",
+      "[2001:db8::1]",
+      "[2001:db8::1]:443",
+      "xn--bcher-kva.example",
+    ])
+      expect(allowNetEntryProblem(entry), entry).toBeNull();
+  });
+
+  it("names what is wrong with anything else", () => {
+    expect(allowNetEntryProblem("http://127.0.0.1:9962/path")).toBe(
+      'must be a host, not a URL: write "127.0.0.1:9962"',
+    );
+    expect(allowNetEntryProblem("https://api.github.com")).toBe(
+      'must be a host, not a URL: write "api.github.com"',
+    );
+    for (const entry of ["", "*.", "a b", "-bad.example", "exa_mple.com", "api.github.com/x"])
+      expect(allowNetEntryProblem(entry), entry).toBe(
+        "must be a host name, host:port, *.domain or an IP address",
+      );
+    expect(allowNetEntryProblem("localhost:99999")).toBe("has a port that is not from 1 to 65535");
+    expect(allowNetEntryProblem("localhost:0")).toBe("has a port that is not from 1 to 65535");
+    expect(allowNetEntryProblem("2001:db8::1")).toBe(
+      "an IPv6 address goes in brackets: [2001:db8::1]:443",
+    );
+    expect(allowNetEntryProblem("[not:v6]")).toBe("is not a valid IPv6 address");
+    expect(allowNetEntryProblem("*.10.0.0.1")).toBe("a wildcard goes before a domain name only");
+  });
+
+  it("is checked at deploy, at the entry's line and column", () => {
+    const result = parseManifest(
+      [
+        "version: v2",
+        "project:",
+        "  name: nets",
+        '  allow_net: [api.github.com, "http://127.0.0.1:9962"]',
+        "  triggers:",
+        "    - name: api",
+        "      type: webhook",
+      ].join("\n"),
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      expect.objectContaining({
+        line: 4,
+        column: 31,
+        message: expect.stringContaining('must be a host, not a URL: write "127.0.0.1:9962"'),
+      }),
+    ]);
   });
 });
