@@ -24,6 +24,7 @@ import { SandboxProcesses } from "./worker/remote-sandbox";
 import { CryptoSlots } from "./bindings/crypto-queue";
 import { Fetcher } from "./bindings/host-fetch";
 import { WriteQueue } from "./store/write-queue";
+import { FilterWarnings } from "./webhooks/filter-warnings";
 import { BodyBudget, bodyCapsFor, type BodyCaps } from "./webhooks/body-budget";
 import os from "node:os";
 
@@ -146,6 +147,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sessions: running,
       subscriptions,
       filters,
+      filterWarnings: new FilterWarnings(logger),
       bodies: new BodyBudget(options.bodyCaps ?? bodyCapsFor(settings.limits.maxBodyBytes)),
       store: sessionsStore,
       limits: settings.limits,

@@ -352,9 +352,9 @@ export class SessionRun implements SessionListener {
     return this.#sessionLogger;
   }
 
-  /** A note in the log: what the server did about the session. */
+  /** A note in the log: what the server did about the session (redacted: it may quote data). */
   note(message: string): void {
-    this.#log("note", { message });
+    this.#log("note", { message: this.#options.redactor.text(message) });
   }
 
   /** Append an entry; `data` is redacted already, and is cut to the entry bound here. */

@@ -14,7 +14,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { packageRoot } from "../../sandbox/runtime-script";
-import type { FilterEvent } from "./filter";
+import type { FilterEvent, FilterVerdict } from "./filter";
 import type { FilterReply, FilterRequest } from "./filter-worker";
 
 /** The most one event's filters may take together, in the worker... */
@@ -28,7 +28,7 @@ interface Job {
   request: FilterRequest;
   /** Who asked, for the log line when the filters are stopped. */
   label: string;
-  resolve: (verdicts: boolean[]) => void;
+  resolve: (verdicts: FilterVerdict[]) => void;
 }
 
 interface FilterThread {
@@ -54,9 +54,9 @@ export class FilterRunner {
   }
 
   /** Whether each filter passes the event; all false for filters that had to be stopped. */
-  evaluate(event: FilterEvent, filters: string[], label: string): Promise<boolean[]> {
+  evaluate(event: FilterEvent, filters: string[], label: string): Promise<FilterVerdict[]> {
     if (filters.length === 0) return Promise.resolve([]);
-    if (this.#closed) return Promise.resolve(filters.map(() => false));
+    if (this.#closed) return Promise.resolve(failed(filters, "the server is shutting down"));
     return new Promise((resolve) => {
       const job: Job = { request: { id: this.#nextId++, event, filters }, label, resolve };
       this.#pending.push(job);
@@ -69,7 +69,8 @@ export class FilterRunner {
   close(): void {
     this.#closed = true;
     this.#stopClock();
-    for (const job of this.#pending.splice(0)) job.resolve(job.request.filters.map(() => false));
+    for (const job of this.#pending.splice(0))
+      job.resolve(failed(job.request.filters, "the server is shutting down"));
     void this.#worker?.thread.terminate();
     this.#worker = null;
   }
@@ -131,7 +132,7 @@ export class FilterRunner {
         { filters: stopped.request.filters.length, event_id: stopped.request.event.id },
         `event filters of ${stopped.label} ${why}; the event passed none of them`,
       );
-      stopped.resolve(stopped.request.filters.map(() => false));
+      stopped.resolve(failed(stopped.request.filters, `the filters were stopped: ${why}`));
     }
     void this.#worker?.thread.terminate();
     this.#worker = null;
@@ -139,4 +140,9 @@ export class FilterRunner {
     const worker = this.#ensureWorker();
     for (const job of this.#pending) worker.thread.postMessage(job.request);
   }
+}
+
+/** Every filter fails, for the same reason. */
+function failed(filters: string[], error: string): FilterVerdict[] {
+  return filters.map(() => ({ pass: false, error }));
 }

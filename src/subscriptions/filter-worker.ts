@@ -5,7 +5,13 @@
  * outgrows its memory, and starts another.
  */
 import { parentPort } from "node:worker_threads";
-import { compileFilter, filterInput, type EventFilter, type FilterEvent } from "./filter";
+import {
+  compileFilter,
+  filterInput,
+  type EventFilter,
+  type FilterEvent,
+  type FilterVerdict,
+} from "./filter";
 
 export interface FilterRequest {
   id: number;
@@ -14,7 +20,7 @@ export interface FilterRequest {
 }
 
 /** A verdict per filter of request `id`, or `ready` once, when the worker has loaded. */
-export type FilterReply = { id: number; verdicts: boolean[] } | { ready: true };
+export type FilterReply = { id: number; verdicts: FilterVerdict[] } | { ready: true };
 
 /** Compiled filters by source; the oldest are dropped past this many. */
 const MAX_COMPILED = 2000;
@@ -29,7 +35,7 @@ function compiledFilter(source: string): EventFilter {
       filter = compileFilter(source);
     } catch {
       // Filters were checked when deployed or subscribed; one that does not compile passes nothing.
-      filter = () => false;
+      filter = () => ({ pass: false, error: "the filter does not compile" });
     }
     if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
     compiled.set(source, filter);

@@ -10,7 +10,16 @@
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { WireEventData } from "../../sandbox";
 
-export type EventFilter = (input: FilterInput) => boolean;
+/**
+ * A filter's verdict on one event: passed (exactly `true`) or not, and why not when it could
+ * not be evaluated (a field the event does not have, a type mismatch), which is worth telling.
+ */
+export interface FilterVerdict {
+  pass: boolean;
+  error: string | null;
+}
+
+export type EventFilter = (input: FilterInput) => FilterVerdict;
 
 /** Event data converted for CEL once, and shared by every filter that looks at the event. */
 export interface FilterInput {
@@ -69,9 +78,10 @@ export function compileFilter(source: string): EventFilter {
   return (input) => {
     try {
       const result = evaluate(input as never);
-      return !isCelError(result) && result === true;
-    } catch {
-      return false;
+      if (isCelError(result)) return { pass: false, error: result.message };
+      return { pass: result === true, error: null };
+    } catch (error) {
+      return { pass: false, error: (error as Error).message };
     }
   };
 }

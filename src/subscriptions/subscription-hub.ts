@@ -52,6 +52,7 @@ interface Subscription {
   /** CEL source, evaluated by the filter worker. */
   filter: string | null;
   queue: WaitingEvent[];
+  toldFilterFailed: boolean;
 }
 
 interface Waiter {
@@ -122,6 +123,7 @@ export class SubscriptionHub {
       key: sourceKey(session.project, source),
       filter: filterText,
       queue: [],
+      toldFilterFailed: false,
     };
     this.#byId.set(subscription.id, subscription);
     setOf(this.#bySource, subscription.key).add(subscription);
@@ -168,7 +170,11 @@ export class SubscriptionHub {
     this.#delivered = this.#delivered
       .then(async () => {
         const passed = await verdicts;
-        const refused = new Set(filtered.filter((_, i) => !passed[i]));
+        const refused = new Set(filtered.filter((_, i) => !passed[i]?.pass));
+        filtered.forEach((subscription, i) => {
+          const error = passed[i]?.error;
+          if (error != null) this.#filterFailed(subscription, event.id, error);
+        });
         this.#deliver(
           queued,
           targets.filter((s) => !refused.has(s) && this.#byId.has(s.id)),
@@ -194,6 +200,17 @@ export class SubscriptionHub {
         this.#park(subscription, queued, now);
       }
     }
+  }
+
+  /** Tell the session, once per subscription, that its filter does not evaluate. */
+  #filterFailed(subscription: Subscription, eventId: string, error: string): void {
+    if (subscription.toldFilterFailed) return;
+    subscription.toldFilterFailed = true;
+    this.#note(
+      subscription.sessionId,
+      `the filter of subscription ${subscription.id} could not be evaluated on event ${eventId} ` +
+        `(${error}); events it cannot be evaluated on are not queued (said once)`,
+    );
   }
 
   #park(subscription: Subscription, queued: QueuedEvent, now: string): void {

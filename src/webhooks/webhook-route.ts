@@ -22,6 +22,7 @@ import type { FilterRunner } from "../subscriptions/filter-runner";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import type { BodyBudget } from "./body-budget";
 import { toEventData } from "./event-data";
+import type { FilterWarnings } from "./filter-warnings";
 
 const PREFIX = "/webhooks/";
 const RETRY_AFTER_SECONDS = 1;
@@ -31,6 +32,7 @@ export interface WebhookDeps {
   sessions: SessionManager;
   subscriptions: SubscriptionHub;
   filters: FilterRunner;
+  filterWarnings: FilterWarnings;
   bodies: BodyBudget;
   store: SessionsStore;
   limits: Limits;
@@ -117,17 +119,21 @@ async function accept(
   const data = toEventData(req, body, pathSuffix);
   const method = (req.method ?? "GET").toLowerCase();
   const eventId = newId("evt");
-  const startsSession =
+  let startsSession =
     trigger.call !== null &&
-    (trigger.event_type.length === 0 || trigger.event_type.includes(method)) &&
-    (trigger.filter === null ||
-      (
-        await deps.filters.evaluate(
-          toFilterEvent(eventId, data),
-          [trigger.filter],
-          `${deployment.project}/${trigger.name}`,
-        )
-      )[0] === true);
+    (trigger.event_type.length === 0 || trigger.event_type.includes(method));
+  if (startsSession && trigger.filter !== null) {
+    const [verdict] = await deps.filters.evaluate(
+      toFilterEvent(eventId, data),
+      [trigger.filter],
+      `${deployment.project}/${trigger.name}`,
+    );
+    startsSession = verdict?.pass === true;
+    if (verdict?.error != null) {
+      const error = deployment.redactor.text(verdict.error);
+      deps.filterWarnings.failed(deployment.project, trigger.name, eventId, error);
+    }
+  }
   if (startsSession && deps.sessions.atCapacity(deployment.project)) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { create as createTar } from "tar";
 import { loadSettings, type Limits } from "../../src/config";
 import type { DeployResult } from "../../src/deploy/deployer";
@@ -45,6 +45,8 @@ export async function startTestServer(
     dataDir?: string;
     fetchAllowPrivate?: boolean;
     bodyCaps?: BodyCaps;
+    /** Where the server log goes; silent by default (ISOHOOK_TEST_LOG sets a level). */
+    logger?: Logger;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "isohook-test-"));
@@ -62,7 +64,7 @@ export async function startTestServer(
   const server = await startServer({
     settings,
     bodyCaps: options.bodyCaps,
-    logger: pino({ level: process.env.ISOHOOK_TEST_LOG ?? "silent" }),
+    logger: options.logger ?? pino({ level: process.env.ISOHOOK_TEST_LOG ?? "silent" }),
   });
   const url = server.url;
   const auth = { authorization: `Bearer ${server.token}` };

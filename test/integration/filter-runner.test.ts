@@ -25,7 +25,10 @@ it("answers each filter of an event, in the order asked", async () => {
     runner.evaluate(e, ['event_type == "post" && data.url.query.x == "1"'], "t"),
     runner.evaluate(e, ["data.missing.key == 1"], "t"),
   ]);
-  expect(verdicts).toEqual([[true, false], [true], [false]]);
+  expect(verdicts.map((each) => each.map((v) => v.pass))).toEqual([[true, false], [true], [false]]);
+  // A filter that does not evaluate says why; one that is merely false does not.
+  expect(verdicts[0]![1]!.error).toBeNull();
+  expect(verdicts[2]![0]!.error).toMatch(/missing/);
 });
 
 it("stops a filter that runs too long, and the next evaluation gets a fresh worker", async () => {
@@ -34,13 +37,15 @@ it("stops a filter that runs too long, and the next evaluation gets a fresh work
     runner.evaluate(slow, ['data.body.text.matches("[ab]{900}[ac]$")', "true"], "t"),
     runner.evaluate(event("{}"), ["true"], "t"),
   ]);
-  expect(stopped).toEqual([false, false]);
-  expect(after).toEqual([true]);
+  expect(stopped.map((v) => v.pass)).toEqual([false, false]);
+  expect(stopped[0]!.error).toMatch(/^the filters were stopped: took longer than \d+ ms$/);
+  expect(after).toEqual([{ pass: true, error: null }]);
 });
 
 it("stops a filter that builds huge values", async () => {
   const body = event("x".repeat(1024 * 1024 - 16));
   const huge = `size(${Array(40).fill("data.body.text").join(" + ")}) == 1`;
-  expect(await runner.evaluate(body, [huge], "t")).toEqual([false]);
-  expect(await runner.evaluate(event("{}"), ["true"], "t")).toEqual([true]);
+  const [stopped] = await runner.evaluate(body, [huge], "t");
+  expect(stopped!.pass).toBe(false);
+  expect(await runner.evaluate(event("{}"), ["true"], "t")).toEqual([{ pass: true, error: null }]);
 });
