@@ -37,6 +37,14 @@ const ENTRY = "isohook:entry";
 const PROJECT = "project";
 const AUTOKITTEH = "autokitteh";
 const FACTORY_PARAM = "__isohook_autokitteh";
+/** What the `autokitteh` module exports (the runtime's `createAutokitteh`). */
+export const AUTOKITTEH_EXPORTS = [
+  "http_outcome",
+  "getenv",
+  "subscribe",
+  "next_event",
+  "unsubscribe",
+] as const;
 const EXPORTS_NAME = "__isohook_exports";
 /** Broken files reported past the ones the build itself names. */
 const MAX_EXTRA_PROBLEMS = 20;
@@ -181,8 +189,13 @@ function projectFiles(files: ProjectFiles, entrySource: string): Plugin {
         resolveDir: "/",
       }));
       // The module's value is the factory's parameter: the sandbox passes the runtime's module.
+      // Its names are listed, so that importing one it does not have fails the deploy at the
+      // import, rather than every session at the call.
       pluginBuild.onLoad({ filter: /.*/, namespace: AUTOKITTEH }, () => ({
-        contents: `module.exports = ${FACTORY_PARAM};`,
+        contents: [
+          ...AUTOKITTEH_EXPORTS.map((name) => `export const ${name} = ${FACTORY_PARAM}.${name};`),
+          `export default ${FACTORY_PARAM};`,
+        ].join("\n"),
         loader: "js",
       }));
       pluginBuild.onLoad({ filter: /.*/, namespace: PROJECT }, (args) => ({
@@ -262,9 +275,16 @@ function toProblem(message: Message, handlers: HandlerRef[]): BundleProblem {
     file: stripNamespace(location.file),
     line: location.line,
     column: location.column + 1,
-    message: message.text,
+    message: withoutNamespaces(message.text),
     handler: null,
   };
+}
+
+/** esbuild names modules by their namespace too (`"project:util.ts"`); users know the file. */
+function withoutNamespaces(text: string): string {
+  return text
+    .replaceAll(`"${AUTOKITTEH}:${AUTOKITTEH}"`, `"${AUTOKITTEH}"`)
+    .replaceAll(`"${PROJECT}:`, '"');
 }
 
 function stripNamespace(file: string): string {

@@ -1,0 +1,60 @@
+// The `autokitteh` module as projects import it: every name the runtime has, and nothing else.
+import { describe, expect, it } from "vitest";
+import { createAutokitteh } from "../../runtime-api/autokitteh";
+import type { SessionRegistry } from "../../runtime-api/sessions";
+import { AUTOKITTEH_EXPORTS, bundleProject } from "../../src/deploy/bundle";
+
+const HANDLERS = [{ key: "h0", trigger: "api", file: "program.ts", exportName: "handle" }];
+const bundle = (program: string) =>
+  bundleProject(new Map([["program.ts", Buffer.from(program)]]), HANDLERS);
+
+describe("the autokitteh module", () => {
+  it("exports what the runtime's module has", () => {
+    const runtime = createAutokitteh({} as SessionRegistry, {}, 1024);
+    expect([...AUTOKITTEH_EXPORTS].sort()).toEqual(Object.keys(runtime).sort());
+  });
+
+  it("fails the build at an import of a name it does not have", async () => {
+    const result = await bundle(
+      'import { http_outcome, sleep } from "autokitteh";\nexport function handle() { sleep(1); http_outcome(); }\n',
+    );
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.problems).toEqual([
+      expect.objectContaining({
+        file: "program.ts",
+        line: 1,
+        column: 24,
+        message: expect.stringMatching(/No matching export in "autokitteh" for import "sleep"/),
+      }),
+    ]);
+  });
+
+  it("can be imported by name, as a namespace, by default, or for its types only", async () => {
+    for (const program of [
+      'import { getenv, type Event } from "autokitteh";\nexport function handle(e: Event) { return getenv("X"); }',
+      'import * as ak from "autokitteh";\nexport function handle() { return ak.getenv("X"); }',
+      'import ak from "autokitteh";\nexport function handle() { return ak.getenv("X"); }',
+      'import type { Event } from "autokitteh";\nexport function handle(e: Event) { return 1; }',
+    ])
+      expect((await bundle(program)).ok, program).toBe(true);
+  });
+});
+
+it("names a project's own module by its file in a build error", async () => {
+  const result = await bundleProject(
+    new Map([
+      [
+        "program.ts",
+        Buffer.from(
+          'import { helpr } from "./util";\nexport function handle() { return helpr(); }\n',
+        ),
+      ],
+      ["util.ts", Buffer.from("export function helper() { return 1; }\n")],
+    ]),
+    HANDLERS,
+  );
+  expect(result.ok).toBe(false);
+  if (!result.ok)
+    expect(result.problems[0]!.message).toBe('No matching export in "util.ts" for import "helpr"');
+});
