@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AUTOKITTEH_EXPORTS } from "../../src/deploy/bundle";
 import { manifest, deployProgram } from "../helpers/projects";
 import { rawTarGz } from "../helpers/raw-tar";
 import { EXAMPLES, startTestServer, type TestServer } from "../helpers/test-server";
@@ -194,6 +195,18 @@ function tail(expected: string): string {
     return "; paths must stay inside the project";
   return " in a project";
 }
+
+describe("the autokitteh module", () => {
+  it("lists every name the runtime's module has, so that none fails a deploy", async () => {
+    const program = `import autokitteh from "autokitteh";
+export function names() { return Object.keys(autokitteh).sort(); }`;
+    const d = await deployProgram(t, "module_names", program, [
+      { name: "names", call: "program.ts:names", is_sync: true },
+    ]);
+    const names = await (await fetch(t.webhook(d, "names"), { method: "POST" })).json();
+    expect(names).toEqual([...AUTOKITTEH_EXPORTS].sort());
+  });
+});
 
 describe("uploads", () => {
   const upload = (body: Buffer, type = "application/gzip") =>
