@@ -44,6 +44,8 @@ export interface RunningServer {
   sandboxPids(): number[];
   /** The pid of the sandbox process running a project's active deployment. */
   sandboxPidOf(project: string): number | undefined;
+  /** Projects moved to a sandbox process of their own after one died running their code. */
+  quarantined(): string[];
   close(): Promise<void>;
 }
 
@@ -178,6 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     deployer,
     sandboxPids: () => processes.pids,
     sandboxPidOf: (project) => live.deployment(project)?.sandbox.pid,
+    quarantined: () => processes.quarantined,
     close: () =>
       (closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));

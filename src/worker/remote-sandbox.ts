@@ -38,24 +38,41 @@ export interface RemoteSession {
 /** Respawns within this long of a start count as a crash loop, and back off. */
 const CRASH_LOOP_MS = 2_000;
 const MAX_BACKOFF_MS = 5_000;
+/**
+ * Sessions that had something to do this recently when their process died are suspects: a
+ * crash comes from code that runs, not from sessions waiting for an event.
+ */
+const SUSPECT_ACTIVITY_MS = 2_000;
+/** Processes of their own for projects whose sessions were running when one died. */
+const MAX_QUARANTINE_PROCESSES = 4;
 
+/**
+ * The sandbox processes: a fixed number that deployments share, and up to a few more, each for
+ * projects quarantined after a process died while their code was running. A project that
+ * brings its process down once thus cannot do it again to the projects it shared it with.
+ */
 export class SandboxProcesses {
   readonly #logger: Logger;
-  readonly #processes: SandboxProcess[] = [];
+  readonly #shared: SandboxProcess[] = [];
+  /** Quarantined project → the process its deployments now go to. */
+  readonly #quarantine = new Map<string, SandboxProcess>();
   readonly #logLevel: string;
   #closing = false;
 
   constructor(options: { count: number; logger: Logger; logLevel: string }) {
     this.#logger = options.logger;
     this.#logLevel = options.logLevel;
-    for (let i = 0; i < options.count; i++) this.#processes.push(this.#spawn(i, 0));
+    for (let i = 0; i < options.count; i++) this.#shared.push(this.#spawnShared(i, 0));
   }
 
-  /** Deploy into the least busy process; resolves once its isolates are warm. */
+  /**
+   * Deploy into the project's quarantine process, if it has one, or else the least busy shared
+   * process; resolves once its isolates are warm.
+   */
   async deploy(spec: DeploymentSpec): Promise<RemoteDeployment> {
-    const target = this.#processes.reduce((a, b) =>
-      b.deployments.size < a.deployments.size ? b : a,
-    );
+    const target =
+      this.#quarantine.get(spec.config.project) ??
+      this.#shared.reduce((a, b) => (b.deployments.size < a.deployments.size ? b : a));
     const deployment = new RemoteDeployment(spec, target);
     await target.deploy(deployment);
     return deployment;
@@ -63,36 +80,89 @@ export class SandboxProcesses {
 
   /** Process ids, for tests and metrics. */
   get pids(): number[] {
-    return this.#processes.map((p) => p.pid);
+    return [...this.#shared, ...new Set(this.#quarantine.values())].map((p) => p.pid);
+  }
+
+  /** Projects in quarantine, for tests and metrics. */
+  get quarantined(): string[] {
+    return [...this.#quarantine.keys()].sort();
   }
 
   /** Stop every process; the sessions still running end as errors with `reason`. */
   async close(reason: string): Promise<void> {
     this.#closing = true;
-    await Promise.all(this.#processes.map((p) => p.kill(reason)));
+    const all = [...this.#shared, ...new Set(this.#quarantine.values())];
+    await Promise.all(all.map((p) => p.kill(reason)));
   }
 
-  #spawn(slot: number, backoffMs: number): SandboxProcess {
+  #spawnShared(slot: number, backoffMs: number): SandboxProcess {
     return new SandboxProcess(this.#logger, this.#logLevel, (dead, why) =>
-      this.#replace(slot, dead, why, backoffMs),
+      this.#replaceShared(slot, dead, why, backoffMs),
     );
   }
 
-  #replace(slot: number, dead: SandboxProcess, why: string, backoffMs: number): void {
+  #spawnQuarantine(backoffMs: number): SandboxProcess {
+    return new SandboxProcess(this.#logger, this.#logLevel, (dead, why) =>
+      this.#replaceQuarantine(dead, why, backoffMs),
+    );
+  }
+
+  #replaceShared(slot: number, dead: SandboxProcess, why: string, backoffMs: number): void {
     if (this.#closing) return;
-    const crashLoop = Date.now() - dead.startedAt < CRASH_LOOP_MS;
-    const delay = crashLoop ? Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2)) : 0;
+    const delay = restartDelay(dead, backoffMs);
+    const suspects = dead.suspects(SUSPECT_ACTIVITY_MS);
     this.#logger.error(
-      { pid: dead.pid, why, restart_in_ms: delay },
+      { pid: dead.pid, why, restart_in_ms: delay, quarantined: [...suspects] },
       "a sandbox process died; replacing it",
     );
-    const next = this.#spawn(slot, delay);
-    this.#processes[slot] = next;
+    const next = this.#spawnShared(slot, delay);
+    this.#shared[slot] = next;
     for (const deployment of dead.deployments) {
-      deployment.moveTo(next);
-      setTimeout(() => void next.deploy(deployment).catch(() => undefined), delay);
+      const project = deployment.spec.config.project;
+      const target = suspects.has(project) ? this.#quarantineFor(project) : next;
+      this.#redeploy(deployment, target, delay);
     }
   }
+
+  #replaceQuarantine(dead: SandboxProcess, why: string, backoffMs: number): void {
+    if (this.#closing) return;
+    const delay = restartDelay(dead, backoffMs);
+    const projects = [...this.#quarantine].filter(([, p]) => p === dead).map(([name]) => name);
+    this.#logger.error(
+      { pid: dead.pid, why, restart_in_ms: delay, projects },
+      "a quarantine sandbox process died; replacing it",
+    );
+    const next = this.#spawnQuarantine(delay);
+    for (const project of projects) this.#quarantine.set(project, next);
+    for (const deployment of dead.deployments) this.#redeploy(deployment, next, delay);
+  }
+
+  /**
+   * The process `project` is quarantined in: a new one while there are fewer than the most,
+   * else the quarantine process holding the fewest deployments.
+   */
+  #quarantineFor(project: string): SandboxProcess {
+    const existing = this.#quarantine.get(project);
+    if (existing !== undefined) return existing;
+    const processes = [...new Set(this.#quarantine.values())];
+    const target =
+      processes.length < MAX_QUARANTINE_PROCESSES
+        ? this.#spawnQuarantine(0)
+        : processes.reduce((a, b) => (b.deployments.size < a.deployments.size ? b : a));
+    this.#quarantine.set(project, target);
+    return target;
+  }
+
+  #redeploy(deployment: RemoteDeployment, target: SandboxProcess, delayMs: number): void {
+    deployment.moveTo(target);
+    setTimeout(() => void target.deploy(deployment).catch(() => undefined), delayMs);
+  }
+}
+
+/** No delay after a process that lived a while; growing delays for one that keeps dying. */
+function restartDelay(dead: SandboxProcess, backoffMs: number): number {
+  const crashLoop = Date.now() - dead.startedAt < CRASH_LOOP_MS;
+  return crashLoop ? Math.min(MAX_BACKOFF_MS, Math.max(100, backoffMs * 2)) : 0;
 }
 
 /** One deployment, in whichever sandbox process holds it now. */
@@ -198,6 +268,10 @@ class SandboxProcess {
   readonly #child: ChildProcess;
   readonly #logger: Logger;
   readonly #sessions = new Map<string, SessionListener>();
+  /** Each running session's project, and when it last had something to do. */
+  readonly #activity = new Map<string, { project: string; at: number }>();
+  /** Set as the process dies: the projects whose sessions it was running. */
+  #running: { project: string; at: number }[] = [];
   readonly #byDeployment = new Map<string, RemoteDeployment>();
   readonly #drains = new Map<string, () => void>();
   #outbox: ToSandbox[] = [];
@@ -253,7 +327,25 @@ class SandboxProcess {
       return;
     }
     this.#sessions.set(request.sessionId, listener);
+    const project = this.#byDeployment.get(deploymentId)?.spec.config.project ?? "";
+    this.#activity.set(request.sessionId, { project, at: Date.now() });
     this.#send({ type: "start", deploymentId, request });
+  }
+
+  /**
+   * After the process died: the projects of the sessions that had something to do within
+   * `withinMs` of the end (started, got an answer, sent a record), or, if none had, of every
+   * session that was running (a slow leak shows no last burst of activity).
+   */
+  suspects(withinMs: number): Set<string> {
+    const since = Date.now() - withinMs;
+    const recent = this.#running.filter((session) => session.at >= since);
+    return new Set((recent.length > 0 ? recent : this.#running).map((s) => s.project));
+  }
+
+  #touch(sessionId: string): void {
+    const activity = this.#activity.get(sessionId);
+    if (activity !== undefined) activity.at = Date.now();
   }
 
   stop(sessionId: string, reason: string): void {
@@ -301,6 +393,7 @@ class SandboxProcess {
     }
     const listener = this.#sessions.get(message.sessionId);
     if (listener === undefined) return;
+    this.#touch(message.sessionId);
     switch (message.type) {
       case "call":
         listener.onCall(message.record);
@@ -312,13 +405,16 @@ class SandboxProcess {
         const { sessionId } = message;
         const callId = message.record.call_id;
         void listener.onAsyncCall(message.record).then(({ answer, cpuMs }) => {
-          if (this.#sessions.has(sessionId))
+          if (this.#sessions.has(sessionId)) {
+            this.#touch(sessionId);
             this.#send({ type: "settle", sessionId, callId, answer, cpuMs });
+          }
         });
         break;
       }
       case "end":
         this.#sessions.delete(message.sessionId);
+        this.#activity.delete(message.sessionId);
         listener.onEnd(message.end);
         break;
     }
@@ -333,6 +429,9 @@ class SandboxProcess {
   /** The process is gone: every session in it ends as an error; retired deployments go too. */
   #die(why: string): void {
     this.#dead = true;
+    // Stopped by the server (a shutdown) is not a crash: nobody is to blame.
+    if (this.#stopReason === null) this.#running = [...this.#activity.values()];
+    this.#activity.clear();
     const reason = this.#stopReason ?? `the sandbox process running the session died (${why})`;
     for (const listener of this.#sessions.values()) {
       listener.onEnd({ ok: false, failure: { kind: "sandbox", reason }, cpuMs: 0 });

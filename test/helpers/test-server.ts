@@ -47,6 +47,7 @@ export async function startTestServer(
     bodyCaps?: BodyCaps;
     /** Where the server log goes; silent by default (ISOHOOK_TEST_LOG sets a level). */
     logger?: Logger;
+    sandboxProcesses?: number;
   } = {},
 ): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), "isohook-test-"));
@@ -59,6 +60,9 @@ export async function startTestServer(
       token: "test-token",
       limits: options.limits ?? {},
       fetchAllowPrivate: options.fetchAllowPrivate ?? false,
+      ...(options.sandboxProcesses === undefined
+        ? {}
+        : { sandboxProcesses: options.sandboxProcesses }),
     },
   );
   const server = await startServer({

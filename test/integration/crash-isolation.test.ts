@@ -77,3 +77,68 @@ it("ends the sessions of a crashed sandbox process as errors, and keeps serving 
   expect(await (await fetch(t.webhook(victim, "quick"), { method: "POST" })).text()).toBe("quick");
   expect(t.server.sandboxPidOf("victim")).not.toBe(victimPid);
 });
+
+it("moves the project whose code was running when its process died to a process of its own", async () => {
+  const shared = await startTestServer({ sandboxProcesses: 1 });
+  try {
+    const CULPRIT = `
+export function busy() {
+  const until = Date.now() + 1500;
+  while (Date.now() < until) {}
+  return "done";
+}
+export function hello() { return "culprit here"; }`;
+    const culprit = await deployProgram(shared, "culprit", CULPRIT, [
+      { name: "busy", call: "program.ts:busy", is_sync: true },
+      { name: "hello", call: "program.ts:hello", is_sync: true },
+    ]);
+    const innocent = await deployProgram(shared, "innocent", WAITER, [
+      { name: "wait", call: "program.ts:wait", is_sync: true },
+      { name: "quick", call: "program.ts:quick", is_sync: true },
+      { name: "never" },
+    ]);
+    const pid = shared.server.sandboxPidOf("culprit")!;
+    expect(shared.server.sandboxPidOf("innocent")).toBe(pid);
+
+    // The innocent session has waited a while, quietly; the culprit's is running when it dies.
+    const waiting = fetch(shared.webhook(innocent, "wait"), { method: "POST" });
+    await new Promise((r) => setTimeout(r, 2500));
+    const busy = fetch(shared.webhook(culprit, "busy"), { method: "POST" });
+    await new Promise((r) => setTimeout(r, 300));
+    process.kill(pid, "SIGABRT");
+    expect((await busy).status).toBe(502);
+    expect((await waiting).status).toBe(502);
+
+    expect(shared.server.quarantined()).toEqual(["culprit"]);
+    expect(await (await fetch(shared.webhook(culprit, "hello"), { method: "POST" })).json()).toBe(
+      "culprit here",
+    );
+    const culpritPid = shared.server.sandboxPidOf("culprit")!;
+    const innocentPid = shared.server.sandboxPidOf("innocent")!;
+    expect(culpritPid).not.toBe(innocentPid);
+    expect(shared.server.sandboxPids()).toHaveLength(2);
+
+    // Now the culprit's process dying again costs the innocent nothing.
+    const waitingAgain = fetch(shared.webhook(innocent, "wait"), { method: "POST" });
+    await new Promise((r) => setTimeout(r, 200));
+    process.kill(culpritPid, "SIGABRT");
+    await new Promise((r) => setTimeout(r, 300));
+    expect(shared.server.sandboxPidOf("innocent")).toBe(innocentPid);
+    expect(await (await fetch(shared.webhook(innocent, "quick"), { method: "POST" })).text()).toBe(
+      "quick",
+    );
+    // Its waiting session is still waiting: stopping it ends it as stopped, not as a crash.
+    const running = shared
+      .db()
+      .prepare(
+        "SELECT id FROM sessions WHERE project = 'innocent' AND trigger = 'wait' AND state = 'running'",
+      )
+      .all() as { id: string }[];
+    expect(running).toHaveLength(1);
+    await shared.api("POST", `/api/sessions/${running[0]!.id}/stop`);
+    expect((await waitingAgain).status).toBe(502);
+    expect(await shared.waitForSession(running[0]!.id)).toMatchObject({ state: "stopped" });
+  } finally {
+    await shared.close();
+  }
+});
