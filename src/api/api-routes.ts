@@ -77,6 +77,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const sessions = deps.sessions.sessions({
       project: optional(ctx.query.project),
       state: state as SessionState | undefined,
+      before: optional(ctx.query.before),
       limit: listLimit(ctx.query.limit),
     });
     ctx.body = { sessions };
@@ -108,7 +109,11 @@ export function apiRouter(deps: ApiDeps): Router {
 
   router.get("/events", (ctx) => {
     const events = deps.sessions
-      .events({ project: optional(ctx.query.project), limit: listLimit(ctx.query.limit) })
+      .events({
+        project: optional(ctx.query.project),
+        before: optional(ctx.query.before),
+        limit: listLimit(ctx.query.limit),
+      })
       .map((e) => ({
         ...e,
         data: redactors.of(e.deployment_id).value(JSON.parse(e.data) as unknown),

@@ -162,11 +162,13 @@ withClient(program.command("sessions").description("list recent sessions"))
   .option("--project <name>", "only this project's")
   .option("--state <state>", "only in this state: created, running, completed, error, stopped")
   .option("--limit <n>", "how many (default 50)")
-  .action(async (flags: ClientOptions & { project?: string; state?: string; limit?: string }) => {
+  .option("--before <id>", "only sessions older than this one (the next page)")
+  .action(async (flags: ClientOptions & SessionFlags) => {
     const query = new URLSearchParams();
     if (flags.project) query.set("project", flags.project);
     if (flags.state) query.set("state", flags.state);
     if (flags.limit) query.set("limit", flags.limit);
+    if (flags.before) query.set("before", flags.before);
     const { sessions } = await new ApiClient(flags).request<{
       sessions: Record<string, string | null>[];
     }>("GET", `/api/sessions?${query}`);
@@ -184,6 +186,13 @@ withClient(program.command("sessions").description("list recent sessions"))
       ),
     );
   });
+
+interface SessionFlags {
+  project?: string;
+  state?: string;
+  limit?: string;
+  before?: string;
+}
 
 const session = program.command("session").description("one session");
 withClient(session.command("log <id>").description("print a session's log")).action(
@@ -208,10 +217,12 @@ withClient(session.command("stop <id>").description("stop a running session")).a
 withClient(program.command("events").description("list recent events"))
   .option("--project <name>", "only this project's")
   .option("--limit <n>", "how many (default 50)")
-  .action(async (flags: ClientOptions & { project?: string; limit?: string }) => {
+  .option("--before <id>", "only events older than this one (the next page)")
+  .action(async (flags: ClientOptions & { project?: string; limit?: string; before?: string }) => {
     const query = new URLSearchParams();
     if (flags.project) query.set("project", flags.project);
     if (flags.limit) query.set("limit", flags.limit);
+    if (flags.before) query.set("before", flags.before);
     const { events } = await new ApiClient(flags).request<{
       events: {
         id: string;

@@ -50,6 +50,8 @@ export interface LogRow {
 export interface SessionFilter {
   project?: string;
   state?: SessionState;
+  /** Only sessions listed after this one (older), to page through a long list. */
+  before?: string;
   limit: number;
 }
 
@@ -158,6 +160,10 @@ export class SessionsStore {
       where.push("state = ?");
       params.push(filter.state);
     }
+    if (filter.before !== undefined) {
+      where.push("(created_at, id) < (SELECT created_at, id FROM sessions WHERE id = ?)");
+      params.push(filter.before);
+    }
     const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
     return this.#queue.db
       .prepare<(string | number)[], SessionRow>(
@@ -188,14 +194,30 @@ export class SessionsStore {
     return { ...described, body: { bytes: new Uint8Array(row.body) } };
   }
 
-  events(filter: { project?: string; limit: number }): Omit<EventRow, "body">[] {
+  /**
+   * The latest events first, `before` one event to page back. Without a project they are read
+   * in the order they arrived (their rowid's: events have no index on their time alone); a
+   * project's through its index, by time.
+   */
+  events(filter: { project?: string; before?: string; limit: number }): Omit<EventRow, "body">[] {
     this.#queue.flush();
-    const clause = filter.project === undefined ? "" : "WHERE project = ?";
-    const params = filter.project === undefined ? [] : [filter.project];
+    const columns = "id, project, trigger, deployment_id, created_at, event_type, data";
+    const byProject = filter.project !== undefined;
+    const where: string[] = byProject ? ["project = ?"] : [];
+    const params: (string | number)[] = byProject ? [filter.project!] : [];
+    if (filter.before !== undefined) {
+      where.push(
+        byProject
+          ? "(created_at, rowid) < (SELECT created_at, rowid FROM events WHERE id = ?)"
+          : "rowid < (SELECT rowid FROM events WHERE id = ?)",
+      );
+      params.push(filter.before);
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(" AND ")}` : "";
+    const order = byProject ? "created_at DESC, rowid DESC" : "rowid DESC";
     return this.#queue.db
       .prepare<(string | number)[], Omit<EventRow, "body">>(
-        `SELECT id, project, trigger, deployment_id, created_at, event_type, data FROM events ${clause}
-         ORDER BY created_at DESC, id DESC LIMIT ?`,
+        `SELECT ${columns} FROM events ${clause} ORDER BY ${order} LIMIT ?`,
       )
       .all(...params, filter.limit);
   }

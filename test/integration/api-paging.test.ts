@@ -1,0 +1,54 @@
+// Listing sessions and events page by page: `before` the last one listed gives the next page,
+// and the pages together are the whole list, in order, each item once.
+import { afterAll, beforeAll, expect, it } from "vitest";
+import type { DeployResult } from "../../src/deploy/deployer";
+import { deployProgram } from "../helpers/projects";
+import { startTestServer, type TestServer } from "../helpers/test-server";
+
+let t: TestServer;
+let p: DeployResult;
+
+beforeAll(async () => {
+  t = await startTestServer();
+  p = await deployProgram(t, "paged", "export function handle() { return 1; }", [
+    { name: "api", call: "program.ts:handle", is_sync: true },
+  ]);
+  await deployProgram(t, "other_paged", "export function handle() { return 1; }", [
+    { name: "api", call: "program.ts:handle", is_sync: true },
+  ]);
+  for (let i = 0; i < 7; i++) await fetch(t.webhook(p, "api"), { method: "POST" });
+});
+afterAll(() => t.close());
+
+async function ids(kind: "sessions" | "events", query: string): Promise<string[]> {
+  const body = (await (await t.api("GET", `/api/${kind}?${query}`)).json()) as Record<
+    string,
+    { id: string }[]
+  >;
+  return body[kind]!.map((item) => item.id);
+}
+
+async function pages(kind: "sessions" | "events", filter: string): Promise<string[]> {
+  const all: string[] = [];
+  for (let before = ""; ;) {
+    const page = await ids(kind, `${filter}&limit=3${before ? `&before=${before}` : ""}`);
+    all.push(...page);
+    if (page.length < 3) return all;
+    before = page[page.length - 1]!;
+  }
+}
+
+it("pages through sessions and events, with or without a project", async () => {
+  for (const kind of ["sessions", "events"] as const) {
+    for (const filter of ["project=paged", ""]) {
+      const whole = await ids(kind, `${filter}&limit=1000`);
+      expect(whole.length, `${kind} ${filter}`).toBeGreaterThanOrEqual(7);
+      expect(await pages(kind, filter), `${kind} ${filter}`).toEqual(whole);
+    }
+  }
+});
+
+it("lists nothing before an id it does not know", async () => {
+  expect(await ids("sessions", "before=ses_nope")).toEqual([]);
+  expect(await ids("events", "before=evt_nope")).toEqual([]);
+});
