@@ -59,6 +59,9 @@ export interface ServerOptions {
   bodyCaps?: BodyCaps;
 }
 
+const REQUEST_TIMEOUT_MS = 60_000;
+const HEADERS_TIMEOUT_MS = 20_000;
+
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { settings, logger } = options;
   const db = openDatabase(settings.dataDir);
@@ -88,7 +91,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
     res.end(JSON.stringify({ error: "the server is starting" }));
   };
-  const http: Server = createServer((req, res) => handle(req, res));
+  // A request (headers and body) must arrive within a minute: a caller sending slowly holds
+  // its body's share of memory meanwhile (Node's default lets it take five).
+  const http: Server = createServer(
+    { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
+    (req, res) => handle(req, res),
+  );
   await listen(http, settings.host, settings.port);
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;

@@ -43,6 +43,12 @@ export interface BodyOptions {
   what: string;
   /** Accept `Content-Encoding: gzip`; otherwise any encoding is refused with 415. */
   gzip: boolean;
+  /**
+   * Called with each chunk's size as it arrives, and with what gzip adds once decoded: the
+   * memory the body takes, as it takes it. Throwing refuses the body then (with that error),
+   * before the rest of it is held.
+   */
+  hold?: (bytes: number) => void;
 }
 
 export async function readBody(req: IncomingMessage, options: BodyOptions): Promise<Buffer> {
@@ -60,18 +66,38 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
     throw new PayloadTooLargeError(options.what, options.limitBytes);
   }
 
+  let refusal: Error | null = null;
+  const hold = options.hold;
+  if (hold !== undefined) {
+    req.on("data", (chunk: Buffer) => {
+      if (refusal !== null) return;
+      try {
+        hold(chunk.length);
+      } catch (error) {
+        refusal = error as Error;
+        // Ends the read (raw-body rejects with it); what is still coming is drained.
+        req.emit("error", refusal);
+      }
+    });
+  }
+
   let raw: Buffer;
   try {
     raw = await getRawBody(req, { limit: wireLimit });
   } catch (error) {
+    if (refusal !== null) {
+      drain(req);
+      throw refusal;
+    }
     throw translate(error, req, options);
   }
   if (!gzipped) return raw;
 
   const ratioLimit = Math.max(GZIP_RATIO_FLOOR_BYTES, raw.length * MAX_GZIP_RATIO);
   const maxOutputLength = Math.min(options.limitBytes, ratioLimit);
+  let decoded: Buffer;
   try {
-    return await gunzipAsync(raw, { maxOutputLength });
+    decoded = await gunzipAsync(raw, { maxOutputLength });
   } catch (error) {
     if (
       error instanceof RangeError ||
@@ -84,6 +110,8 @@ export async function readBody(req: IncomingMessage, options: BodyOptions): Prom
     }
     throw new BadRequestError(`${options.what} is not valid gzip: ${(error as Error).message}`);
   }
+  hold?.(Math.max(0, decoded.length - raw.length));
+  return decoded;
 }
 
 function translate(error: unknown, req: IncomingMessage, options: BodyOptions): Error {

@@ -14,6 +14,13 @@ import { Tally } from "../bindings/host-work";
 const UNCOUNTED_BYTES = 16 * 1024;
 const RETRY_AFTER_SECONDS = 1;
 
+/** See `BodyBudget.open`. */
+export interface BodyHold {
+  add(bytes: number): void;
+  /** Lets go of everything held (once; later calls do nothing). */
+  release(): void;
+}
+
 export interface BodyCaps {
   project: number;
   server: number;
@@ -42,18 +49,32 @@ export class BodyBudget {
     return this.#tally.held;
   }
 
-  /** Hold `bytes` for a request of `project`; the function returned lets go (once). */
-  hold(project: string, bytes: number): () => void {
-    if (bytes < UNCOUNTED_BYTES) return () => undefined;
+  /**
+   * A hold on memory for one request's body, growing as its bytes arrive: `add` throws a
+   * `BodiesBusyError` once the project's share or the server's is used up. The first bytes
+   * of every body are free: even the most running sessions of small bodies take little.
+   */
+  open(project: string): BodyHold {
     const owner = { sessionId: String(this.#nextHolder++), project };
-    const full = this.#tally.take(owner, bytes);
-    if (full === "project" || full === "server") {
-      throw new BodiesBusyError(full, this.#caps[full], RETRY_AFTER_SECONDS);
-    }
-    let held = true;
-    return () => {
-      if (held) this.#tally.give(owner, bytes);
-      held = false;
+    let seen = 0;
+    let held = 0;
+    let open = true;
+    return {
+      add: (bytes) => {
+        seen += bytes;
+        const counted = Math.max(0, seen - UNCOUNTED_BYTES) - held;
+        if (counted <= 0 || !open) return;
+        const full = this.#tally.take(owner, counted);
+        if (full === "project" || full === "server") {
+          throw new BodiesBusyError(full, this.#caps[full], RETRY_AFTER_SECONDS);
+        }
+        held += counted;
+      },
+      release: () => {
+        if (open && held > 0) this.#tally.give(owner, held);
+        open = false;
+        held = 0;
+      },
     };
   }
 }

@@ -88,17 +88,20 @@ async function handle(
   const live = deps.live.trigger(slug);
   if (live === undefined) throw new NotFoundError("no webhook at this address");
 
-  const body = await readBody(req, {
-    limitBytes: deps.limits.maxBodyBytes,
-    what: "the request body",
-    gzip: true,
-  });
-  const release = deps.bodies.hold(live.deployment.project, body.length);
+  // The body's memory is held as it arrives, so that a caller sending a large body slowly
+  // (or many callers at once) is refused when the share is gone, not once it is all here.
+  const hold = deps.bodies.open(live.deployment.project);
   let heldBySession = false;
   try {
-    heldBySession = await accept(req, res, live, body, pathSuffix, deps, release);
+    const body = await readBody(req, {
+      limitBytes: deps.limits.maxBodyBytes,
+      what: "the request body",
+      gzip: true,
+      hold: (bytes) => hold.add(bytes),
+    });
+    heldBySession = await accept(req, res, live, body, pathSuffix, deps, () => hold.release());
   } finally {
-    if (!heldBySession) release();
+    if (!heldBySession) hold.release();
   }
 }
 

@@ -1,6 +1,7 @@
 // Callers cannot make the server hold (or store) much more than they send, nor take the memory
 // other projects need: gzip bodies that inflate far beyond what real payloads do are refused,
 // and bodies in progress are held against a cap per project and one for the server.
+import { connect } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
@@ -95,6 +96,29 @@ it("answers 503 once a project's bodies in progress reach its cap, and serves ot
   await post(t.webhook(other, "release"), new Uint8Array(0));
   for (const answer of await Promise.all([...held, third, second]))
     expect(await answer.json()).toEqual({ bytes: MiB });
+  expect(await (await post(t.webhook(greedy, "size"), new Uint8Array(2 * MiB))).json()).toEqual({
+    bytes: 2 * MiB,
+  });
+});
+
+it("refuses a body as soon as its bytes pass the share, while the caller is still sending", async () => {
+  const { port } = new URL(t.url);
+  const socket = connect(Number(port), "127.0.0.1");
+  const answer = new Promise<string>((resolve) => {
+    let text = "";
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString("latin1");
+      if (text.includes("\r\n\r\n")) resolve(text);
+    });
+    socket.on("error", () => resolve(text));
+  });
+  const path = new URL(t.webhook(greedy, "size")).pathname;
+  socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${6 * MiB}\r\n\r\n`);
+  // 4 MiB of the 6 MiB promised, then nothing: more than the project's 3 MiB share.
+  for (let i = 0; i < 4; i++) socket.write(Buffer.alloc(MiB, 1));
+  expect((await answer).split("\r\n")[0]).toBe("HTTP/1.1 503 Service Unavailable");
+  socket.destroy();
+  // The refused body holds nothing once refused.
   expect(await (await post(t.webhook(greedy, "size"), new Uint8Array(2 * MiB))).json()).toEqual({
     bytes: 2 * MiB,
   });
