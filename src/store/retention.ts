@@ -2,8 +2,9 @@
  * Keeping the database from growing without bound: sessions that ended longer ago than the
  * retention period go, with their log and subscriptions, and so do events that old.
  *
- * Work is done in small transactions with the event loop free in between, so that pruning a
- * large backlog never holds up webhooks for more than a few milliseconds at a time. Nothing a
+ * Work is done in small transactions (200 rows, or 5 ms) with the event loop free in between,
+ * so that pruning a large backlog holds up webhooks for a few milliseconds at a time (one
+ * very large row, a 10 MiB body, may take longer to free on its own). Nothing a
  * running session needs is touched: unfinished sessions stay whatever their age, and so does
  * every event from the oldest unfinished session's own on.
  */
@@ -14,8 +15,13 @@ import type { Db } from "./database";
 /** How often the database is pruned (and once, soon after the server starts). */
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
 const FIRST_PRUNE_AFTER_MS = 10 * 1000;
-/** Sessions, or events, removed per transaction. */
+/** Sessions, or events, removed per transaction at most... */
 const BATCH_ROWS = 200;
+/**
+ * ...and for this long at most: a row may be large (an event's body, a session's log), and
+ * freeing its pages takes time on the main thread, which webhooks wait on.
+ */
+const BATCH_MS = 5;
 /**
  * An event is written a moment before the session it starts: events are kept this much longer
  * than sessions, so that a kept session's event is kept too.
@@ -109,13 +115,19 @@ export class Retention {
 
     for (;;) {
       if (this.#closed) return result;
-      const removed = this.#db.transaction(() => {
+      const { removed, more } = this.#db.transaction(() => {
+        const started = performance.now();
         const ids = this.#oldSessions.all(sessionCutoff, BATCH_ROWS);
-        for (const { id } of ids) this.#deleteSession(id);
-        return ids.length;
+        let count = 0;
+        for (const { id } of ids) {
+          this.#deleteSession(id);
+          count++;
+          if (performance.now() - started > BATCH_MS) break;
+        }
+        return { removed: count, more: count < ids.length || ids.length === BATCH_ROWS };
       })();
       result.sessions += removed;
-      if (removed < BATCH_ROWS) break;
+      if (!more) break;
       await yieldToEventLoop();
     }
 
@@ -125,12 +137,14 @@ export class Retention {
     for (;;) {
       if (this.#closed) return result;
       const { removed, more } = this.#db.transaction(() => {
+        const started = performance.now();
         const rows = this.#firstEvents.all(BATCH_ROWS);
         let count = 0;
         for (const row of rows) {
           if (row.created_at >= eventCutoff) return { removed: count, more: false };
           this.#deleteEvent.run(row.rowid);
           count++;
+          if (performance.now() - started > BATCH_MS) return { removed: count, more: true };
         }
         return { removed: count, more: rows.length === BATCH_ROWS };
       })();
