@@ -14,6 +14,7 @@ import path from "node:path";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "pino";
 import { packageRoot } from "../../sandbox/runtime-script";
+import { ThrottledWarnings } from "../log-throttle";
 import type { FilterEvent, FilterVerdict } from "./filter";
 import type { FilterReply, FilterRequest } from "./filter-worker";
 
@@ -23,6 +24,11 @@ export const EVALUATION_TIMEOUT_MS = 250;
 const PER_FILTER_MS = 2;
 /** The worker's heap: far more than a filter over a 1 MiB body needs. */
 const WORKER_HEAP_MB = 192;
+/**
+ * Body bytes the evaluations waiting for the worker may hold. Past it (filters slower than
+ * events arrive), new evaluations fail at once instead of piling up in memory.
+ */
+const MAX_WAITING_BODY_BYTES = 64 * 1024 * 1024;
 
 interface Job {
   request: FilterRequest;
@@ -40,7 +46,6 @@ interface FilterThread {
 // to their budget delays everyone's filtered events; queue per project and take turns (or give
 // costly projects a worker of their own) when that matters.
 export class FilterRunner {
-  readonly #logger: Logger;
   #worker: FilterThread | null = null;
   /** Sent to the current worker and not answered yet, oldest first: the first is running. */
   readonly #pending: Job[] = [];
@@ -48,22 +53,46 @@ export class FilterRunner {
   #clock: NodeJS.Timeout | null = null;
   #nextId = 1;
   #closed = false;
+  /** Body bytes held by `#pending`. */
+  #waitingBytes = 0;
+  readonly #warnings: ThrottledWarnings;
 
   constructor(logger: Logger) {
-    this.#logger = logger;
+    this.#warnings = new ThrottledWarnings(logger);
   }
 
   /** Whether each filter passes the event; all false for filters that had to be stopped. */
   evaluate(event: FilterEvent, filters: string[], label: string): Promise<FilterVerdict[]> {
     if (filters.length === 0) return Promise.resolve([]);
     if (this.#closed) return Promise.resolve(failed(filters, "the server is shutting down"));
+    const bytes = event.body?.length ?? 0;
+    if (this.#waitingBytes + bytes > MAX_WAITING_BODY_BYTES) {
+      this.#refused(label);
+      return Promise.resolve(failed(filters, "too many events are waiting for their filters"));
+    }
     return new Promise((resolve) => {
-      const job: Job = { request: { id: this.#nextId++, event, filters }, label, resolve };
+      this.#waitingBytes += bytes;
+      const job: Job = {
+        request: { id: this.#nextId++, event, filters },
+        label,
+        resolve: (verdicts) => {
+          this.#waitingBytes -= bytes;
+          resolve(verdicts);
+        },
+      };
       this.#pending.push(job);
       const worker = this.#ensureWorker();
       worker.thread.postMessage(job.request);
       if (worker.ready && this.#pending.length === 1) this.#startClock();
     });
+  }
+
+  #refused(label: string): void {
+    this.#warnings.warn(
+      "refused",
+      { filters_of: label },
+      "events arrive faster than their filters run: the filters of those past the queue's room passed nothing",
+    );
   }
 
   close(): void {
@@ -127,7 +156,8 @@ export class FilterRunner {
     this.#stopClock();
     const stopped = this.#pending.shift();
     if (stopped !== undefined) {
-      this.#logger.warn(
+      this.#warnings.warn(
+        `stopped ${stopped.label}`,
         // Not the filters' text: a filter may hold a secret.
         { filters: stopped.request.filters.length, event_id: stopped.request.event.id },
         `event filters of ${stopped.label} ${why}; the event passed none of them`,

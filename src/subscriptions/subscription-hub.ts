@@ -45,6 +45,9 @@ export type SessionNote = (sessionId: string, message: string) => void;
  */
 export const MAX_WAITING_EVENTS_PER_SESSION = 10_000;
 
+/** Bodies up to this size stay in memory on their way to a session waiting for them. */
+const IN_MEMORY_BODY_BYTES = 64 * 1024;
+
 interface Subscription {
   id: string;
   sessionId: string;
@@ -160,7 +163,10 @@ export class SubscriptionHub {
     const subscriptions = this.#bySource.get(sourceKey(project, trigger));
     if (subscriptions === undefined) return this.#delivered;
     const targets = [...subscriptions];
-    const queued: QueuedEvent = { seq: ++this.#seq, eventId: event.id, trigger, data: event.data };
+    const waiting: WaitingEvent = { seq: ++this.#seq, eventId: event.id, trigger };
+    // Until its filters are decided, an event waits behind those before it; a large one waits
+    // as its id only (its data is read back if a waiting session takes it at once).
+    const data = event.data.body.bytes.length <= IN_MEMORY_BODY_BYTES ? event.data : null;
     const filtered = targets.filter((s) => s.filter !== null);
     const verdicts = this.#filters.evaluate(
       toFilterEvent(event.id, event.data),
@@ -176,7 +182,8 @@ export class SubscriptionHub {
           if (error != null) this.#filterFailed(subscription, event.id, error);
         });
         this.#deliver(
-          queued,
+          waiting,
+          data,
           targets.filter((s) => !refused.has(s) && this.#byId.has(s.id)),
         );
       })
@@ -187,17 +194,27 @@ export class SubscriptionHub {
     return this.#delivered;
   }
 
-  #deliver(queued: QueuedEvent, subscriptions: Subscription[]): void {
+  #deliver(
+    waiting: WaitingEvent,
+    known: WireEventData | null,
+    subscriptions: Subscription[],
+  ): void {
     const now = new Date().toISOString();
+    let data = known;
     for (const subscription of subscriptions) {
       const waiter = this.#waiters
         .get(subscription.sessionId)
         ?.find((w) => w.subscriptions.has(subscription.id));
       if (waiter !== undefined) {
-        this.#store.queued(subscription.id, queued.eventId, now, now);
-        this.#settle(subscription.sessionId, waiter, queued);
+        data ??= this.#loadEvent(waiting.eventId);
+        if (data === null) {
+          this.#logger.error({ event_id: waiting.eventId }, "an event is not in the database");
+          return;
+        }
+        this.#store.queued(subscription.id, waiting.eventId, now, now);
+        this.#settle(subscription.sessionId, waiter, { ...waiting, data });
       } else {
-        this.#park(subscription, queued, now);
+        this.#park(subscription, waiting, now);
       }
     }
   }
@@ -213,7 +230,7 @@ export class SubscriptionHub {
     );
   }
 
-  #park(subscription: Subscription, queued: QueuedEvent, now: string): void {
+  #park(subscription: Subscription, queued: WaitingEvent, now: string): void {
     const { sessionId } = subscription;
     const waiting = this.#waitingBySession.get(sessionId) ?? 0;
     if (waiting >= MAX_WAITING_EVENTS_PER_SESSION) {

@@ -5,39 +5,21 @@
  * The server log says so, once a minute per trigger at most, however many requests fail.
  */
 import type { Logger } from "pino";
-
-const QUIET_MS = 60_000;
+import { ThrottledWarnings } from "../log-throttle";
 
 export class FilterWarnings {
-  readonly #logger: Logger;
-  /** When each trigger's failure was last logged, and how many failed since. */
-  readonly #last = new Map<string, { at: number; unlogged: number }>();
+  readonly #warnings: ThrottledWarnings;
 
   constructor(logger: Logger) {
-    this.#logger = logger;
+    this.#warnings = new ThrottledWarnings(logger);
   }
 
   /** `error` is redacted already: it may quote the event, and the filter may hold a secret. */
   failed(project: string, trigger: string, eventId: string, error: string): void {
-    const key = `${project}\0${trigger}`;
-    const now = Date.now();
-    const last = this.#last.get(key);
-    if (last !== undefined && now - last.at < QUIET_MS) {
-      last.unlogged += 1;
-      return;
-    }
-    this.#last.set(key, { at: now, unlogged: 0 });
-    this.#logger.warn(
-      {
-        project,
-        trigger,
-        event_id: eventId,
-        error,
-        ...(last !== undefined && last.unlogged > 0
-          ? { failed_since_last_warning: last.unlogged }
-          : {}),
-      },
-      "the trigger's filter could not be evaluated on a request, which therefore started no session (logged at most once a minute)",
+    this.#warnings.warn(
+      `${project}\0${trigger}`,
+      { project, trigger, event_id: eventId, error },
+      "the trigger's filter could not be evaluated on a request, which therefore started no session",
     );
   }
 }

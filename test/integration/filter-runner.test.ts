@@ -49,3 +49,17 @@ it("stops a filter that builds huge values", async () => {
   expect(stopped!.pass).toBe(false);
   expect(await runner.evaluate(event("{}"), ["true"], "t")).toEqual([{ pass: true, error: null }]);
 });
+
+it("refuses evaluations at once while those waiting hold too many body bytes, then takes them again", async () => {
+  const big = (i: number) => event(`"${String(i).padEnd(1024 * 1024 - 100, "x")}"`);
+  const verdicts = await Promise.all(
+    Array.from({ length: 80 }, (_, i) => runner.evaluate(big(i), ["true"], "t")),
+  );
+  const refused = verdicts.filter(
+    ([v]) => v!.error === "too many events are waiting for their filters",
+  );
+  expect(refused.length).toBeGreaterThan(0);
+  expect(verdicts.length - refused.length).toBeGreaterThanOrEqual(60);
+  for (const [v] of refused) expect(v!.pass).toBe(false);
+  expect(await runner.evaluate(big(0), ["true"], "t")).toEqual([{ pass: true, error: null }]);
+});

@@ -108,3 +108,16 @@ describe("SubscriptionHub", () => {
     expect(notes).toHaveLength(2);
   });
 });
+
+describe("SubscriptionHub, large events", () => {
+  it("reads a large event back even when a session is waiting for it", async () => {
+    const { hub, stored, loads } = setUp();
+    hub.add({ id: "ses_1", project: "p" }, "sub_1", "source", null);
+    const large: WireEventData = { ...eventData(1), body: { bytes: new Uint8Array(100_000) } };
+    stored.set("evt_large", large);
+    const waiting = hub.next("ses_1", ["sub_1"], null);
+    await hub.publish("p", "source", { id: "evt_large", data: large });
+    expect((await waiting)?.data).toBe(large);
+    expect(loads).toEqual(["evt_large"]);
+  });
+});
