@@ -331,37 +331,52 @@ function returned(
   }
 }
 
-/** Values looked at before giving up on the estimate (JSON.stringify then decides). */
-const MAX_ESTIMATED_VALUES = 100_000;
+/** An array or object being walked by `jsonSizeAtLeast`: its keys (`null`: indices), and where. */
+interface WalkFrame {
+  target: object;
+  keys: string[] | null;
+  next: number;
+  length: number;
+}
 
 /**
- * A lower bound of the size of `value` as JSON, from its own strings and arrays, without
- * calling anything of it (no getters, no `toJSON`); it stops counting once past `limit`.
+ * A lower bound of the size of `value` as JSON, from its own strings, arrays and keys, without
+ * calling anything of it (no getters, no `toJSON`). It stops once past `limit`, and at a
+ * cycle (JSON.stringify then says what is wrong). Its memory is the depth of `value`, not its
+ * size; its time is the session's.
  */
 function jsonSizeAtLeast(value: unknown, limit: number): number {
   let total = 0;
-  let seen = 0;
-  const stack: unknown[] = [value];
-  while (stack.length > 0 && total <= limit && seen < MAX_ESTIMATED_VALUES) {
-    const item = stack.pop();
-    seen++;
+  const frames: WalkFrame[] = [];
+  const onPath = new Set<object>();
+  let cycle = false;
+  const visit = (item: unknown) => {
     if (typeof item === "string") total += item.length + 2;
-    else if (Array.isArray(item)) {
-      total += 1 + item.length;
-      for (let i = 0; i < item.length && stack.length < MAX_ESTIMATED_VALUES; i++) {
-        const entry = Object.getOwnPropertyDescriptor(item, i);
-        if (entry !== undefined && "value" in entry) stack.push(entry.value);
-      }
-    } else if (item !== null && typeof item === "object" && !ArrayBuffer.isView(item)) {
-      for (const key of Object.keys(item)) {
-        if (stack.length >= MAX_ESTIMATED_VALUES) break;
-        const entry = Object.getOwnPropertyDescriptor(item, key);
-        if (entry !== undefined && "value" in entry) {
-          total += key.length + 4;
-          stack.push(entry.value);
-        }
-      }
+    else if (item === null || typeof item !== "object" || ArrayBuffer.isView(item)) total += 1;
+    else if (onPath.has(item)) cycle = true;
+    else {
+      const keys = Array.isArray(item) ? null : Object.keys(item);
+      const length = keys === null ? (item as unknown[]).length : keys.length;
+      // Brackets, and a comma (or a value, for holes) per element at least.
+      total += 2 + length;
+      frames.push({ target: item, keys, next: 0, length });
+      onPath.add(item);
     }
+  };
+  visit(value);
+  while (frames.length > 0 && total <= limit && !cycle) {
+    const frame = frames[frames.length - 1]!;
+    if (frame.next >= frame.length) {
+      frames.pop();
+      onPath.delete(frame.target);
+      continue;
+    }
+    const key = frame.keys === null ? frame.next : frame.keys[frame.next]!;
+    frame.next++;
+    const entry = Object.getOwnPropertyDescriptor(frame.target, key);
+    if (entry === undefined || !("value" in entry)) continue;
+    if (typeof key === "string") total += key.length + 3;
+    visit(entry.value);
   }
   return total;
 }

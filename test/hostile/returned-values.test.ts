@@ -46,6 +46,18 @@ export function cycle() {
   return a;
 }
 
+export function past_many_small_values() {
+  // Many small values first, then the large ones: the estimate must reach them.
+  const s = "v".repeat(5_000_000);
+  return [...new Array(100_001).fill(0), ...new Array(20).fill(s)];
+}
+
+export function deep() {
+  let value: unknown = "leaf";
+  for (let i = 0; i < 2_000; i++) value = [value];
+  return value;
+}
+
 export function ok() {
   return { ok: true };
 }
@@ -60,6 +72,8 @@ const TRIGGERS = [
   "async_huge_value",
   "bigint",
   "cycle",
+  "past_many_small_values",
+  "deep",
   "ok",
 ];
 
@@ -111,6 +125,7 @@ it("ends a session that returns a value larger than the body limit, and only tha
   );
   await expectRefused("async_huge_value", /RangeError: the handler returned a value of at least/);
   await expectRefused("over_limit_value", /more than the limit of 1048576/);
+  await expectRefused("past_many_small_values", /returned a value of at least \d+ bytes/);
   await expectRefused(
     "over_limit_in_utf8",
     /RangeError: the handler returned a body of 1048598 bytes/,
@@ -140,4 +155,10 @@ it("says why a return value is not JSON", async () => {
     "cycle",
     /^TypeError: the handler's return value cannot be sent as JSON: .*circular/i,
   );
+});
+
+it("sends a deeply nested value that fits", async () => {
+  const response = await fetch(t.webhook(p, "deep"), { method: "POST" });
+  expect(response.status).toBe(200);
+  expect((await response.text()).length).toBe(2 * 2_000 + 6);
 });
