@@ -14,7 +14,7 @@ import { requireToken } from "../http/auth";
 import { readBody } from "../http/body";
 import { DeploymentRedactors } from "../sessions/deployment-redactors";
 import type { SessionManager } from "../sessions/session-manager";
-import { SECRET_PLACEHOLDER } from "../sessions/redactor";
+import { SECRET_PLACEHOLDER, type Redactor } from "../sessions/redactor";
 import type { ProjectsStore } from "../store/projects-store";
 import type { SessionState, SessionsStore } from "../store/sessions-store";
 
@@ -116,7 +116,7 @@ export function apiRouter(deps: ApiDeps): Router {
       })
       .map((e) => ({
         ...e,
-        data: redactors.of(e.deployment_id).value(JSON.parse(e.data) as unknown),
+        data: redactedEventData(redactors.of(e.deployment_id), JSON.parse(e.data) as EventData),
       }));
     ctx.body = { events };
   });
@@ -173,4 +173,28 @@ function listLimit(value: string | string[] | undefined): number {
     throw new BadRequestError(`limit must be a whole number from 1 to ${MAX_LIST_LIMIT}`);
   }
   return limit;
+}
+
+type EventData = { raw_url?: unknown } & Record<string, unknown>;
+
+/**
+ * An event's data with secret values replaced. The URL as sent may spell a secret with any
+ * percent-encoding (`%53ecret`): when its decoded form holds one, that form, redacted, is shown.
+ */
+function redactedEventData(redactor: Redactor, data: EventData): unknown {
+  const redacted = redactor.value(data) as EventData;
+  if (typeof data.raw_url === "string") {
+    const decoded = percentDecoded(data.raw_url);
+    const clean = redactor.text(decoded);
+    if (clean !== decoded) redacted.raw_url = clean;
+  }
+  return redacted;
+}
+
+/** Every `%XX` decoded as the byte it stands for (UTF-8), whatever the others are. */
+function percentDecoded(text: string): string {
+  return Buffer.from(
+    text.replace(/%([0-9a-f]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+    "latin1",
+  ).toString("utf8");
 }

@@ -29,7 +29,8 @@ function entryMatches(entry: string, host: string, port: string): boolean {
     [entryHost, entryPort] = entry.split(":") as [string, string];
   }
   if (entryPort !== null && entryPort !== port) return false;
-  if (entryHost.startsWith("*.")) return host.endsWith(entryHost.slice(1));
+  // A wildcard matches names only, never an address that happens to end the same way.
+  if (entryHost.startsWith("*.")) return !isAddress(host) && host.endsWith(entryHost.slice(1));
   return normalizeHost(entryHost) === normalizeHost(host);
 }
 
@@ -58,18 +59,28 @@ export function allowNetEntryProblem(entry: string): string | null {
       port = entry.slice(colon + 1);
       if (host.includes(":")) return "an IPv6 address goes in brackets: [2001:db8::1]:443";
     }
-    const name = host.startsWith("*.") ? host.slice(2) : host;
+    const wildcard = host.startsWith("*.");
+    const name = wildcard ? host.slice(2) : host;
     const labels = name.split(".");
     const isIPv4 = ipaddr.IPv4.isValidFourPartDecimal(name);
     if (!isIPv4 && (name.length > 253 || !labels.every((label) => HOST_LABEL.test(label)))) {
       return "must be a host name, host:port, *.domain or an IP address";
     }
-    if (isIPv4 && host.startsWith("*.")) return "a wildcard goes before a domain name only";
+    // A name of digits only is an address in another spelling (2130706433 is 127.0.0.1), and
+    // `*.0.0.1` would match addresses: only names with a letter are names.
+    const numeric = /^[\d.]+$/.test(name);
+    if (wildcard && numeric) return "a wildcard goes before a domain name only";
+    if (numeric && !isIPv4) return "an IPv4 address is written as four numbers: 203.0.113.7";
   }
   if (port !== null && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) {
     return "has a port that is not from 1 to 65535";
   }
   return null;
+}
+
+function isAddress(host: string): boolean {
+  const bare = host.startsWith("[") ? host.slice(1, -1) : host;
+  return ipaddr.isValid(bare);
 }
 
 /** IP literals compare by value (so `[::1]` equals `[0:0::1]`); names as they are. */

@@ -188,3 +188,24 @@ it("keeps secrets a webhook's caller sent out of the events API and the CLI, in 
   });
   expect(cli.stdout).toContain("/ok?token=<secret>&<secret>=1");
 });
+
+it("keeps a secret out of an event's URL however the caller percent-encodes it", async () => {
+  const auth = { authorization: "Bearer t" };
+  const project = (await (
+    await fetch(`${server.url}/api/projects/sec`, { headers: auth })
+  ).json()) as { triggers: { webhook_url: string }[] };
+  const encoded = [...CALLER_SECRET]
+    .map((c, i) => (i % 2 === 0 ? `%${c.charCodeAt(0).toString(16).toUpperCase()}` : c))
+    .join("");
+  expect((await fetch(`${project.triggers[0]!.webhook_url}/${encoded}?q=${encoded}`)).status).toBe(
+    200,
+  );
+  const events = await (
+    await fetch(`${server.url}/api/events?project=sec&limit=1`, { headers: auth })
+  ).text();
+  expect(events).not.toContain(encoded);
+  expect(events.toLowerCase()).not.toContain("s3cretvalue");
+  expect(JSON.parse(events)).toMatchObject({
+    events: [{ data: { raw_url: expect.stringMatching(/\/<secret>\?q=<secret>$/) } }],
+  });
+});

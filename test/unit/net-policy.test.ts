@@ -85,6 +85,18 @@ describe("hostAllowed", () => {
   });
 });
 
+describe("wildcards", () => {
+  it("match names under the domain, never an address", () => {
+    const allow = ["*.example.com"];
+    expect(hostAllowed(new URL("https://api.example.com/"), allow)).toBe(true);
+    expect(hostAllowed(new URL("https://example.com/"), allow)).toBe(false);
+    // Entries the deploy refuses, should one be stored: still no address matches.
+    expect(hostAllowed(new URL("http://127.0.0.1:9952/"), ["*.0.0.1:9952"])).toBe(false);
+    expect(hostAllowed(new URL("http://0x7f.1:9952/"), ["*.0.0.1:9952"])).toBe(false);
+    expect(hostAllowed(new URL("http://10.0.0.1/"), ["*.0.0.1"])).toBe(false);
+  });
+});
+
 describe("allowNetEntryProblem", () => {
   it("takes host names, host:port, *.domain and IP addresses", () => {
     for (const entry of [
@@ -119,6 +131,14 @@ describe("allowNetEntryProblem", () => {
     );
     expect(allowNetEntryProblem("[not:v6]")).toBe("is not a valid IPv6 address");
     expect(allowNetEntryProblem("*.10.0.0.1")).toBe("a wildcard goes before a domain name only");
+    expect(allowNetEntryProblem("*.0.0.1:9952")).toBe("a wildcard goes before a domain name only");
+    expect(allowNetEntryProblem("*.8.8")).toBe("a wildcard goes before a domain name only");
+    expect(allowNetEntryProblem("2130706433:9953")).toBe(
+      "an IPv4 address is written as four numbers: 203.0.113.7",
+    );
+    expect(allowNetEntryProblem("127.1")).toBe(
+      "an IPv4 address is written as four numbers: 203.0.113.7",
+    );
   });
 
   it("is checked at deploy, at the entry's line and column", () => {
