@@ -30,8 +30,8 @@ export function rssOf(pids: number[]): number {
   return total;
 }
 
-/** CPU time (user and system) the processes have used so far, in microseconds. */
-export function cpuMicrosOf(pids: number[]): number {
+/** CPU time (user and system) the processes have used so far, in milliseconds. */
+export function cpuMsOf(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -43,5 +43,5 @@ export function cpuMicrosOf(pids: number[]): number {
       // gone
     }
   }
-  return (ticks / TICKS_PER_SECOND) * 1e6;
+  return (ticks / TICKS_PER_SECOND) * 1000;
 }

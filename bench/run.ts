@@ -16,7 +16,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { summarizeProfiles } from "./profile";
-import { childPids, cpuMicrosOf, rssOf } from "./processes";
+import { childPids, cpuMsOf, rssOf } from "./processes";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PROFILE = process.argv.includes("--profile");
@@ -198,14 +198,14 @@ async function load(name: string, url: string, options: LoadOptions): Promise<Ro
   const pids = typeof options.pids === "function" ? options.pids : () => options.pids as number[];
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, rssOf(pids()))), 100);
-  const cpuBefore = cpuMicrosOf(pids());
+  const cpuBefore = cpuMsOf(pids());
   const result = await autocannon({
     ...base,
     duration: options.seconds ?? LOAD_SECONDS,
     expectBody: options.expectBody,
   });
   clearInterval(sampler);
-  const cpuUs = (cpuMicrosOf(pids()) - cpuBefore) / Math.max(1, result.requests.total);
+  const cpuUs = ((cpuMsOf(pids()) - cpuBefore) * 1000) / Math.max(1, result.requests.total);
   const expected = options.expectStatus ?? 200;
   const wrongStatus =
     expected === 200

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
 import { deployProgram } from "../helpers/projects";
-import { cpuMs, rssBytes } from "../helpers/memory";
+import { cpuMsOf, rssOf } from "../../bench/processes";
 import { startTestServer, type TestServer } from "../helpers/test-server";
 
 const WAITING = 200;
@@ -21,7 +21,7 @@ export async function wait_for_mine(event: Event) {
 
 let t: TestServer;
 /** The server's memory: this process (the server runs in it) and its sandbox processes. */
-const rss = () => rssBytes([process.pid, ...t.server.sandboxPids()]);
+const rss = () => rssOf([process.pid, ...t.server.sandboxPids()]);
 let p: DeployResult;
 
 beforeAll(async () => {
@@ -56,9 +56,9 @@ it(`wakes ${WAITING} waiting sessions, each with its own event, using no CPU whi
 
   // All are waiting now: the server and its sandbox processes should be idle, not polling.
   const pids = [process.pid, ...t.server.sandboxPids()];
-  const cpuBefore = cpuMs(pids);
+  const cpuBefore = cpuMsOf(pids);
   await new Promise((r) => setTimeout(r, 500));
-  const idleCpuMs = cpuMs(pids) - cpuBefore;
+  const idleCpuMs = cpuMsOf(pids) - cpuBefore;
 
   const wakeStarted = performance.now();
   const order = Array.from({ length: WAITING }, (_, i) => i).sort(
