@@ -121,7 +121,32 @@ export function apiRouter(deps: ApiDeps): Router {
     ctx.body = { events };
   });
 
+  router.get("/events/:id", (ctx) => {
+    const event = deps.sessions.event(ctx.params.id!);
+    if (event === undefined) throw new NotFoundError(`no event ${ctx.params.id!}`);
+    const { body, ...row } = event;
+    const redactor = redactors.of(row.deployment_id);
+    const text = strictUtf8(body);
+    ctx.body = {
+      ...row,
+      data: redactedEventData(redactor, JSON.parse(row.data) as EventData),
+      body_bytes: body.length,
+      // As text when it is UTF-8 text, else as base64; secrets in it as `<secret>` either way.
+      ...(text === null
+        ? { body_base64: redactor.bytes(body).toString("base64") }
+        : { body: redactor.text(text) }),
+    };
+  });
+
   return router;
+}
+
+function strictUtf8(bytes: Buffer): string | null {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return null;
+  }
 }
 
 function describeProject(deps: ApiDeps, redactors: DeploymentRedactors, name: string) {

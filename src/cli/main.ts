@@ -214,6 +214,35 @@ withClient(session.command("stop <id>").description("stop a running session")).a
   },
 );
 
+withClient(
+  program.command("event <id>").description("print one event: its request and body"),
+).action(async (id: string, flags: ClientOptions) => {
+  const event = await new ApiClient(flags).request<{
+    id: string;
+    project: string;
+    trigger: string;
+    created_at: string;
+    data: { method: string; raw_url: string; headers: Record<string, string> };
+    body_bytes: number;
+    body?: string;
+    body_base64?: string;
+  }>("GET", `/api/events/${encodeURIComponent(id)}`);
+  const lines = [
+    `${event.id}  ${event.project}/${event.trigger}  ${event.created_at}`,
+    `${event.data.method} ${event.data.raw_url}`,
+    ...Object.entries(event.data.headers).map(([name, value]) => `${name}: ${value}`),
+    "",
+    event.body ?? `(${event.body_bytes} bytes, base64) ${event.body_base64 ?? ""}`,
+  ];
+  // Line by line: control characters a caller sent show as escapes, newlines as newlines.
+  console.log(
+    lines
+      .flatMap((line) => line.split("\n"))
+      .map(visible)
+      .join("\n"),
+  );
+});
+
 withClient(program.command("events").description("list recent events"))
   .option("--project <name>", "only this project's")
   .option("--limit <n>", "how many (default 50)")

@@ -194,6 +194,12 @@ export class SessionsStore {
     return { ...described, body: { bytes: new Uint8Array(row.body) } };
   }
 
+  /** One stored event, its body included. */
+  event(id: string): EventRow | undefined {
+    this.#queue.flush();
+    return this.#queue.db.prepare<[string], EventRow>("SELECT * FROM events WHERE id = ?").get(id);
+  }
+
   /**
    * The latest events first, `before` one event to page back. Without a project they are read
    * in the order they arrived (their rowid's: events have no index on their time alone); a

@@ -109,6 +109,13 @@ describe("isohook CLI", () => {
 
     const events = (await isohook("events")).stdout;
     expect(events).toMatch(/evt_[0-9a-z]{26}\s+simple_api\s+api\s+POST/);
+
+    const eventId = /(evt_[0-9a-z]{26})\s+simple_api/.exec(events)![1]!;
+    const event = (await isohook("event", eventId)).stdout.trim().split("\n");
+    expect(event[0]).toMatch(new RegExp(`^${eventId} {2}simple_api/api {2}\\d{4}-`));
+    expect(event[1]).toMatch(/^POST \/webhooks\/\w+$/);
+    expect(event).toContainEqual("content-type: application/json");
+    expect(event.at(-1)).toBe('{"name": "Alice"}');
   });
 
   it("deploys every folder of a project, data and dist included", async () => {

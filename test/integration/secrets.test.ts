@@ -209,3 +209,30 @@ it("keeps a secret out of an event's URL however the caller percent-encodes it",
     events: [{ data: { raw_url: expect.stringMatching(/\/<secret>\?q=<secret>$/) } }],
   });
 });
+
+it("shows an event's body through the API with a caller's secret redacted, text or bytes", async () => {
+  const auth = { authorization: "Bearer t" };
+  const project = (await (
+    await fetch(`${server.url}/api/projects/sec`, { headers: auth })
+  ).json()) as { triggers: { webhook_url: string }[] };
+  const hook = project.triggers[0]!.webhook_url;
+  const bodies = [
+    `{"token": "${CALLER_SECRET}"}`,
+    Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(CALLER_SECRET)]),
+  ];
+  for (const body of bodies) {
+    const response = await fetch(hook, { method: "POST", body });
+    expect(response.status).toBe(200);
+    const eventId = response.headers.get("isohook-event-id")!;
+    const shown = (await (
+      await fetch(`${server.url}/api/events/${eventId}`, { headers: auth })
+    ).json()) as Record<string, unknown>;
+    expect(shown).toMatchObject({ id: eventId, project: "sec", body_bytes: body.length });
+    if (typeof body === "string") expect(shown.body).toBe('{"token": "<secret>"}');
+    else
+      expect(Buffer.from(shown.body_base64 as string, "base64").toString("latin1")).toBe(
+        "\xff\xfe<secret>",
+      );
+  }
+  expect((await fetch(`${server.url}/api/events/evt_nope`, { headers: auth })).status).toBe(404);
+});
