@@ -299,7 +299,7 @@ function returned(
       const atLeast = jsonSizeAtLeast(value, maxBodyBytes);
       if (atLeast > maxBodyBytes) {
         throw new RangeError(
-          `the handler returned a value of at least ${atLeast} bytes as JSON, more than the limit of ${maxBodyBytes}`,
+          `the handler returned a value of at least ${atLeast} bytes as JSON, more than the limit of ${maxBodyBytes} bytes`,
         );
       }
       let json: string | undefined;
@@ -321,7 +321,7 @@ function returned(
     }
     if (bodyBytes > maxBodyBytes) {
       throw new RangeError(
-        `the handler returned a body of ${bodyBytes} bytes, more than the limit of ${maxBodyBytes}`,
+        `the handler returned a body of ${bodyBytes} bytes, more than the limit of ${maxBodyBytes} bytes`,
       );
     }
     registry.countReturned(session, result);

@@ -77,7 +77,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const sessions = deps.sessions.sessions({
       project: optional(ctx.query.project),
       state: state as SessionState | undefined,
-      before: optional(ctx.query.before),
+      before: pageStart(ctx.query.before, (id) => deps.sessions.session(id) !== undefined),
       limit: listLimit(ctx.query.limit),
     });
     ctx.body = { sessions };
@@ -111,7 +111,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const events = deps.sessions
       .events({
         project: optional(ctx.query.project),
-        before: optional(ctx.query.before),
+        before: pageStart(ctx.query.before, (id) => deps.sessions.hasEvent(id)),
         limit: listLimit(ctx.query.limit),
       })
       .map((e) => ({
@@ -139,6 +139,16 @@ export function apiRouter(deps: ApiDeps): Router {
   });
 
   return router;
+}
+
+/** `before`, when given: the id the page starts after, which must exist (a typo is not an end). */
+function pageStart(
+  value: string | string[] | undefined,
+  exists: (id: string) => boolean,
+): string | undefined {
+  const id = optional(value);
+  if (id !== undefined && !exists(id)) throw new BadRequestError(`before: no ${id} to list after`);
+  return id;
 }
 
 function strictUtf8(bytes: Buffer): string | null {

@@ -105,6 +105,8 @@ export async function bundleProject(
       sourcesContent: false,
       outfile: "bundle.js",
       logLevel: "silent",
+      // `ak.sleep()` on `import * as ak` names nothing there: a build error, as `import { sleep }` is.
+      logOverride: { "import-is-undefined": "error" },
       legalComments: "none",
       banner: { js: `(function (${FACTORY_PARAM}) {\n"use strict";` },
       footer: { js: `return ${EXPORTS_NAME};\n})` },

@@ -194,6 +194,16 @@ export class SessionsStore {
     return { ...described, body: { bytes: new Uint8Array(row.body) } };
   }
 
+  /** Whether an event of this id is stored. */
+  hasEvent(id: string): boolean {
+    this.#queue.flush();
+    return (
+      this.#queue.db
+        .prepare<[string], { one: number }>("SELECT 1 AS one FROM events WHERE id = ?")
+        .get(id) !== undefined
+    );
+  }
+
   /** One stored event, its body included. */
   event(id: string): EventRow | undefined {
     this.#queue.flush();

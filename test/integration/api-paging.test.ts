@@ -48,7 +48,13 @@ it("pages through sessions and events, with or without a project", async () => {
   }
 });
 
-it("lists nothing before an id it does not know", async () => {
-  expect(await ids("sessions", "before=ses_nope")).toEqual([]);
-  expect(await ids("events", "before=evt_nope")).toEqual([]);
+it("refuses to list after an id it does not know", async () => {
+  for (const [kind, id] of [
+    ["sessions", "ses_nope"],
+    ["events", "evt_nope"],
+  ] as const) {
+    const response = await t.api("GET", `/api/${kind}?before=${id}`);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ error: `before: no ${id} to list after` });
+  }
 });

@@ -23,6 +23,19 @@ describe("the autokitteh module", () => {
     ]);
   });
 
+  it("fails the build at a namespace member it does not have", async () => {
+    const result = await bundle(
+      'import * as ak from "autokitteh";\nexport function handle() { return ak.sleep(2); }\n',
+    );
+    expect(result.ok).toBe(false);
+    if (!result.ok)
+      expect(result.problems[0]).toMatchObject({
+        file: "program.ts",
+        line: 2,
+        message: expect.stringMatching(/"sleep" will always be undefined/),
+      });
+  });
+
   it("can be imported by name, as a namespace, by default, or for its types only", async () => {
     for (const program of [
       'import { getenv, type Event } from "autokitteh";\nexport function handle(e: Event) { return getenv("X"); }',
