@@ -17,6 +17,7 @@ import type { SessionManager } from "../sessions/session-manager";
 import { SECRET_PLACEHOLDER, type Redactor } from "../sessions/redactor";
 import type { ProjectsStore } from "../store/projects-store";
 import type { SessionState, SessionsStore } from "../store/sessions-store";
+import { strictUtf8 } from "../utf8";
 
 const STATES: SessionState[] = ["created", "running", "completed", "error", "stopped"];
 const DEFAULT_LIST_LIMIT = 50;
@@ -149,14 +150,6 @@ function pageStart(
   const id = optional(value);
   if (id !== undefined && !exists(id)) throw new BadRequestError(`before: no ${id} to list after`);
   return id;
-}
-
-function strictUtf8(bytes: Buffer): string | null {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
 }
 
 function describeProject(deps: ApiDeps, redactors: DeploymentRedactors, name: string) {

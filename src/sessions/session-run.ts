@@ -27,6 +27,7 @@ import type { LogKind, SessionState, SessionsStore } from "../store/sessions-sto
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
 import { cut, cutValue, logJson, type CutLimits } from "./log-entry";
+import { strictUtf8 } from "../utf8";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -411,14 +412,6 @@ function keptHeaders(headers: [string, string][]): [string, string][] {
     room -= size;
   }
   return kept;
-}
-
-function strictUtf8(bytes: Buffer): string | null {
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    return null;
-  }
 }
 
 function errorName(kind: string): string {
