@@ -113,7 +113,7 @@ describe("isohook CLI", () => {
     const eventId = /(evt_[0-9a-z]{26})\s+simple_api/.exec(events)![1]!;
     const event = (await isohook("event", eventId)).stdout.trim().split("\n");
     expect(event[0]).toMatch(new RegExp(`^${eventId} {2}simple_api/api {2}\\d{4}-`));
-    expect(event[1]).toMatch(/^POST \/webhooks\/\w+$/);
+    expect(event[1]).toMatch(/^POST \/webhooks\/[\w-]+$/);
     expect(event).toContainEqual("content-type: application/json");
     expect(event.at(-1)).toBe('{"name": "Alice"}');
   });
