@@ -78,6 +78,28 @@ function encodeInto(text: string, out: Uint8Array): { read: number; written: num
   return { read, written };
 }
 
+/**
+ * The size of `text` in UTF-8 without encoding it, by `encodeInto`'s rules: a surrogate pair
+ * is 4 bytes, a lone surrogate 3 (it becomes U+FFFD).
+ */
+export function utf8Length(text: string): number {
+  let bytes = 0;
+  const length = text.length;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x80) bytes += 1;
+    else if (code < 0x800) bytes += 2;
+    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
 export class TextDecoder {
   readonly #fatal: boolean;
   readonly #ignoreBOM: boolean;

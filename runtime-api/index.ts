@@ -13,7 +13,6 @@ import type {
   Entry,
   RecordBatch,
   SandboxConfig,
-  ReturnedValue,
   SessionResult,
   WireEvent,
 } from "../sandbox/protocol";
@@ -23,7 +22,7 @@ import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
 import { toEvent } from "./event";
 import { hardenRuntimeValues } from "./harden-values";
-import { checkHeaderBounds } from "./outcome";
+import { returned } from "./returned";
 import { SessionRegistry, type HostCall, type Session } from "./sessions";
 import { createTimers, fireTimer } from "./timers";
 import { atob, btoa } from "./web/base64";
@@ -268,136 +267,6 @@ function settle(
     end(registry, session, { ok: false, error: toSandboxError(error) }),
   );
 }
-
-/**
- * A handler's return value as a response: a `Response` as it is, anything else as JSON. It is
- * held to what an outcome is held to (the body limit, the session's output budget), since it
- * crosses the line the same way: a session cannot send by returning what it could not send
- * with `http_outcome`.
- */
-function returned(
-  registry: SessionRegistry,
-  session: Session,
-  value: unknown,
-  maxBodyBytes: number,
-): SessionResult {
-  try {
-    let result: ReturnedValue;
-    let bodyBytes: number;
-    if (value === undefined) {
-      result = { kind: "undefined" };
-      bodyBytes = 0;
-    } else if (value instanceof Response) {
-      if (value.type === "error") throw new TypeError("the handler returned Response.error()");
-      const { status, headers, body } = Response.parts(value);
-      checkHeaderBounds(headers, "the handler returned a Response");
-      result = { kind: "response", response: { status_code: status, headers, body, more: false } };
-      bodyBytes = body.byteLength;
-    } else {
-      // Refused before it is turned into text: one huge string can be more than the isolate
-      // has room for, and running out of memory in one allocation aborts its whole process.
-      const atLeast = jsonSizeAtLeast(value, maxBodyBytes);
-      if (atLeast > maxBodyBytes) {
-        throw new RangeError(
-          `the handler returned a value of at least ${atLeast} bytes as JSON, more than the limit of ${maxBodyBytes} bytes`,
-        );
-      }
-      let json: string | undefined;
-      try {
-        json = JSON.stringify(value);
-      } catch (error) {
-        // A BigInt, a cycle, a toJSON that throws: say what it was about.
-        if (!(error instanceof TypeError)) throw error;
-        throw new TypeError(
-          `the handler's return value cannot be sent as JSON: ${(error as Error).message}`,
-          { cause: error },
-        );
-      }
-      if (typeof json !== "string") {
-        throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
-      }
-      result = { kind: "value", json };
-      bodyBytes = utf8Length(json);
-    }
-    if (bodyBytes > maxBodyBytes) {
-      throw new RangeError(
-        `the handler returned a body of ${bodyBytes} bytes, more than the limit of ${maxBodyBytes} bytes`,
-      );
-    }
-    registry.countReturned(session, result);
-    return { ok: true, returned: result };
-  } catch (error) {
-    return { ok: false, error: toSandboxError(error) };
-  }
-}
-
-/** An array or object being walked by `jsonSizeAtLeast`: its keys (`null`: indices), and where. */
-interface WalkFrame {
-  target: object;
-  keys: string[] | null;
-  next: number;
-  length: number;
-}
-
-/**
- * A lower bound of the size of `value` as JSON, from its own strings, arrays and keys, without
- * calling anything of it (no getters, no `toJSON`). It stops once past `limit`, and at a
- * cycle (JSON.stringify then says what is wrong). Its memory is the depth of `value`, not its
- * size; its time is the session's.
- */
-function jsonSizeAtLeast(value: unknown, limit: number): number {
-  let total = 0;
-  const frames: WalkFrame[] = [];
-  const onPath = new Set<object>();
-  let cycle = false;
-  const visit = (item: unknown) => {
-    if (typeof item === "string") total += item.length + 2;
-    else if (item === null || typeof item !== "object" || ArrayBuffer.isView(item)) total += 1;
-    else if (onPath.has(item)) cycle = true;
-    else {
-      const keys = Array.isArray(item) ? null : Object.keys(item);
-      const length = keys === null ? (item as unknown[]).length : keys.length;
-      // Brackets, and a comma (or a value, for holes) per element at least.
-      total += 2 + length;
-      frames.push({ target: item, keys, next: 0, length });
-      onPath.add(item);
-    }
-  };
-  visit(value);
-  while (frames.length > 0 && total <= limit && !cycle) {
-    const frame = frames[frames.length - 1]!;
-    if (frame.next >= frame.length) {
-      frames.pop();
-      onPath.delete(frame.target);
-      continue;
-    }
-    const key = frame.keys === null ? frame.next : frame.keys[frame.next]!;
-    frame.next++;
-    const entry = Object.getOwnPropertyDescriptor(frame.target, key);
-    if (entry === undefined || !("value" in entry)) continue;
-    if (typeof key === "string") total += key.length + 3;
-    visit(entry.value);
-  }
-  return total;
-}
-
-/** The size of `text` in UTF-8 (lone surrogates as U+FFFD, as TextEncoder does), unencoded. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) bytes += 1;
-    else if (code < 0x800) bytes += 2;
-    else if (isHighSurrogate(code) && isLowSurrogate(text.charCodeAt(i + 1))) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
-
-const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff;
-const isLowSurrogate = (code: number) => code >= 0xdc00 && code <= 0xdfff;
 
 function end(registry: SessionRegistry, session: Session, result: SessionResult): void {
   if (session.ended) return;

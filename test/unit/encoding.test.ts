@@ -1,6 +1,6 @@
 // The sandbox's TextEncoder/TextDecoder against Node's own, on fixed and random inputs.
 import { describe, expect, it } from "vitest";
-import { TextDecoder, TextEncoder } from "../../runtime-api/encoding";
+import { TextDecoder, TextEncoder, utf8Length } from "../../runtime-api/encoding";
 
 const nodeEncoder = new globalThis.TextEncoder();
 
@@ -107,5 +107,12 @@ describe("TextDecoder", () => {
   it("knows only UTF-8", () => {
     expect(new TextDecoder(" UTF8 ").encoding).toBe("utf-8");
     expect(() => new TextDecoder("latin1")).toThrow(RangeError);
+  });
+});
+
+describe("utf8Length", () => {
+  it("counts what TextEncoder writes, lone surrogates included", () => {
+    for (const text of ["", "abc", "é", "€uro", "😀", "a\ud800b", "\udc00", "\ud83d", "x😀é€"])
+      expect(utf8Length(text), JSON.stringify(text)).toBe(new TextEncoder().encode(text).length);
   });
 });
