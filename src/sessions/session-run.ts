@@ -27,7 +27,7 @@ import type { LogKind, SessionState, SessionsStore } from "../store/sessions-sto
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
 import { cut, cutValue, logJson, type CutLimits } from "./log-entry";
-import { strictUtf8 } from "../utf8";
+import { loggedOutcome } from "./logged-outcome";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -38,13 +38,8 @@ const PRINT_LOG_LEVELS = {
   error: "error",
 } as const;
 
-// What the log keeps of each field. Together they fit in a log entry (64 KiB); the entry as a
-// whole is bounded when written, whatever its fields hold.
-/** Outcome bodies: characters of text, or bytes (shown as base64). */
-const MAX_LOGGED_BODY_CHARS = 32 * 1024;
-/** Outcome headers, in all: names and values, and 8 characters of JSON for each. */
-const MAX_LOGGED_HEADERS_CHARS = 16 * 1024;
-const LOGGED_HEADER_OVERHEAD_CHARS = 8;
+// What the log keeps of each field (outcomes: logged-outcome.ts). Together they fit in a log
+// entry (64 KiB); the entry as a whole is bounded when written, whatever its fields hold.
 /** The `error` column of a session: the first line of what ended it. */
 const MAX_REASON_CHARS = 1000;
 /** Printed text. */
@@ -368,50 +363,6 @@ export class SessionRun implements SessionListener {
       data: logJson(data),
     });
   }
-}
-
-/**
- * An outcome as the log keeps it: secrets redacted first, then the body and the headers cut to
- * a size; a body that is not UTF-8 text as base64.
- */
-function loggedOutcome(outcome: Outcome, redactor: Redactor) {
-  const headers = keptHeaders(redactor.value(outcome.headers));
-  const raw =
-    typeof outcome.body === "string"
-      ? Buffer.from(outcome.body, "utf8")
-      : Buffer.from(outcome.body);
-  const text = strictUtf8(raw);
-  const body =
-    text !== null
-      ? cut(redactor.text(text), MAX_LOGGED_BODY_CHARS)
-      : redactor.bytes(raw).subarray(0, MAX_LOGGED_BODY_CHARS).toString("base64");
-  return {
-    status_code: outcome.status_code,
-    headers,
-    ...(headers.length < outcome.headers.length
-      ? { headers_cut: outcome.headers.length - headers.length }
-      : {}),
-    body,
-    ...(text === null ? { body_encoding: "base64" } : {}),
-    ...(raw.length > MAX_LOGGED_BODY_CHARS ? { body_bytes: raw.length, body_truncated: true } : {}),
-    more: outcome.more,
-  };
-}
-
-/** The first headers, as many as fit in the log's share for them; a longer first one is cut. */
-function keptHeaders(headers: [string, string][]): [string, string][] {
-  const kept: [string, string][] = [];
-  let room = MAX_LOGGED_HEADERS_CHARS;
-  for (const [name, value] of headers) {
-    const size = name.length + value.length + LOGGED_HEADER_OVERHEAD_CHARS;
-    if (size > room) {
-      if (kept.length === 0) kept.push([cut(name, room / 2), cut(value, room / 2)]);
-      break;
-    }
-    kept.push([name, value]);
-    room -= size;
-  }
-  return kept;
 }
 
 function errorName(kind: string): string {
