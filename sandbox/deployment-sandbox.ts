@@ -133,9 +133,11 @@ export class DeploymentSandbox {
   }
 
   // TODO: sessions share an isolate whatever their request's size, so a few large requests
-  // parsed at once can run it out of memory and end the small sessions beside them; weigh the
-  // body bytes each isolate holds when placing a session (or give large ones an isolate of
-  // their own) once the cost of the extra isolates is measured.
+  // parsed at once can run it out of memory and end the small sessions beside them (the
+  // server lets a project have 64 MiB of bodies in progress, about half an isolate's default
+  // memory, before parsing copies). Weigh the body bytes each isolate holds when placing a
+  // session (or give large ones an isolate of their own) once the cost of the extra isolates
+  // is measured.
   /** Give an idle isolate the next waiting session. */
   #feed(isolate: SandboxIsolate): void {
     if (isolate.dead || isolate.load > 0) return;

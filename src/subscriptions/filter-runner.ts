@@ -43,8 +43,9 @@ interface FilterThread {
 }
 
 // TODO: one worker and one queue serve every project, so a project whose filters keep running
-// to their budget delays everyone's filtered events; queue per project and take turns (or give
-// costly projects a worker of their own) when that matters.
+// to their budget delays everyone's filtered events, and fills the queue's 64 MiB of waiting
+// bodies for everyone; queue per project and take turns (or give costly projects a worker of
+// their own) when that matters.
 export class FilterRunner {
   #worker: FilterThread | null = null;
   /** Sent to the current worker and not answered yet, oldest first: the first is running. */
