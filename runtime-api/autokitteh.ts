@@ -6,6 +6,7 @@ import type * as Autokitteh from "autokitteh";
 import ms from "ms";
 import type { SessionRegistry } from "./sessions";
 import { describeValue } from "./describe-value";
+import { utf8Length } from "./encoding";
 import { toEventData } from "./event";
 import { toOutcome } from "./outcome";
 
@@ -40,8 +41,7 @@ export function createAutokitteh(
     http_outcome(options?: OutcomeOptions): void {
       const session = registry.current("http_outcome");
       const outcome = toOutcome(options);
-      const size = typeof outcome.body === "string" ? outcome.body.length : outcome.body.byteLength;
-      if (size > maxBodyBytes) {
+      if (bodyBytesExceed(outcome.body, maxBodyBytes)) {
         throw new RangeError(
           `http_outcome: the body is larger than the limit of ${maxBodyBytes} bytes`,
         );
@@ -137,4 +137,15 @@ function toTimeout(timeout: unknown): number | null {
     );
   }
   return Math.min(Math.round(value), MAX_TIMEOUT_MS);
+}
+
+/**
+ * True when the body sent would be more than `limit` bytes: a string is sent as UTF-8, where
+ * one character may take up to three bytes, so it is counted only when its length leaves
+ * the answer open.
+ */
+function bodyBytesExceed(body: string | Uint8Array, limit: number): boolean {
+  if (typeof body !== "string") return body.byteLength > limit;
+  if (body.length > limit) return true;
+  return body.length * 3 > limit && utf8Length(body) > limit;
 }

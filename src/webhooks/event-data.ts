@@ -12,7 +12,7 @@ export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: stri
   const queryStart = rawUrl.indexOf("?");
   const rawPath = queryStart === -1 ? rawUrl : rawUrl.slice(0, queryStart);
   const queryText = queryStart === -1 ? "" : rawUrl.slice(queryStart + 1);
-  const headers = joinPairs(pairsOf(req.rawHeaders));
+  const headers = joinHeaders(req.rawHeaders);
 
   return {
     method: req.method ?? "GET",
@@ -31,17 +31,24 @@ export function toEventData(req: IncomingMessage, body: Buffer, pathSuffix: stri
 
 /** Name → value, repeated names joined with ", ", in the order received. */
 function joinPairs(pairs: Iterable<[string, string]>): Record<string, string> {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [name, value] of pairs) {
-    out[name] = name in out ? `${out[name]}, ${value}` : value;
-  }
-  return { ...out };
+  const joined = new Map<string, string>();
+  for (const [name, value] of pairs) join(joined, name, value);
+  // fromEntries defines each name as an own property: a `__proto__` header stays a header.
+  return Object.fromEntries(joined);
 }
 
-function* pairsOf(rawHeaders: string[]): Generator<[string, string]> {
+/** The request's headers by lower-case name; a plain loop, as this runs for every request. */
+function joinHeaders(rawHeaders: string[]): Record<string, string> {
+  const joined = new Map<string, string>();
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    yield [rawHeaders[i]!.toLowerCase(), rawHeaders[i + 1]!];
+    join(joined, rawHeaders[i]!.toLowerCase(), rawHeaders[i + 1]!);
   }
+  return Object.fromEntries(joined);
+}
+
+function join(joined: Map<string, string>, name: string, value: string): void {
+  const before = joined.get(name);
+  joined.set(name, before === undefined ? value : `${before}, ${value}`);
 }
 
 function decodePath(path: string): string {

@@ -11,6 +11,10 @@ import { getenv, http_outcome, subscribe } from "autokitteh";
 export function huge_outcome() {
   http_outcome({ body: "x".repeat(2 * 1024 * 1024) });
 }
+export function wide_outcome(event: { data: { url: { query: Record<string, string> } } }) {
+  // "€" is one character and three UTF-8 bytes.
+  http_outcome({ body: "€".repeat(Number(event.data.url.query.n)) });
+}
 export function many_intermediate_outcomes() {
   const big = "x".repeat(8 * 1024 * 1024);
   for (let i = 0; i < 40; i++) http_outcome({ body: big + i, more: true });
@@ -49,6 +53,7 @@ beforeAll(async () => {
   t = await startTestServer({ limits: { sessionCpuMs: 1000, maxBodyBytes: 1024 * 1024 } });
   const names = [
     "huge_outcome",
+    "wide_outcome",
     "many_intermediate_outcomes",
     "output_flood",
     "huge_getenv_name",
@@ -86,6 +91,25 @@ it("an outcome body larger than the body limit is a RangeError", async () => {
     state: "error",
     error: "RangeError: http_outcome: the body is larger than the limit of 1048576 bytes",
   });
+});
+
+it("an outcome's string body counts in the UTF-8 bytes it is sent as", async () => {
+  const limit = 1024 * 1024;
+  const atLimit = await fetch(`${t.webhook(p, "wide_outcome")}?n=${Math.floor(limit / 3)}`, {
+    method: "POST",
+  });
+  expect(atLimit.status).toBe(200);
+  expect((await atLimit.arrayBuffer()).byteLength).toBe(Math.floor(limit / 3) * 3);
+
+  // Fewer characters than the limit, more bytes.
+  const over = await fetch(`${t.webhook(p, "wide_outcome")}?n=${Math.floor(limit / 2)}`, {
+    method: "POST",
+  });
+  expect(over.status).toBe(502);
+  const session = await t.waitForSession(over.headers.get("isohook-session-id")!);
+  expect(session.error).toBe(
+    "RangeError: http_outcome: the body is larger than the limit of 1048576 bytes",
+  );
 });
 
 it("intermediate outcomes cross only as much as the log keeps", async () => {
