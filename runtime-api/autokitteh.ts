@@ -28,6 +28,8 @@ const MAX_SUBSCRIPTIONS = 100;
 /** Most subscriptions one `next_event` may wait on. */
 const MAX_WAIT_ON = 100;
 
+const NON_ASCII = /[^\x00-\x7f]/;
+
 /** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -147,5 +149,7 @@ function toTimeout(timeout: unknown): number | null {
 function bodyBytesExceed(body: string | Uint8Array, limit: number): boolean {
   if (typeof body !== "string") return body.byteLength > limit;
   if (body.length > limit) return true;
-  return body.length * 3 > limit && utf8Length(body) > limit;
+  if (body.length * 3 <= limit) return false;
+  // Most bodies are ASCII, one byte a character: a native scan says so far faster than counting.
+  return NON_ASCII.test(body) && utf8Length(body) > limit;
 }
