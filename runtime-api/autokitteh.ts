@@ -28,7 +28,8 @@ const MAX_SUBSCRIPTIONS = 100;
 /** Most subscriptions one `next_event` may wait on. */
 const MAX_WAIT_ON = 100;
 
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Any UTF-16 code unit past ASCII (surrogates included). */
+const NON_ASCII = /[\u0080-\uffff]/;
 
 /** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
