@@ -7,9 +7,10 @@
 import { parentPort } from "node:worker_threads";
 import {
   compileFilter,
-  filterInput,
+  filterSubject,
   type EventFilter,
   type FilterEvent,
+  type FilterSubject,
   type FilterVerdict,
 } from "./filter";
 
@@ -25,8 +26,8 @@ export type FilterReply = { id: number; verdicts: FilterVerdict[] } | { ready: t
 /** Compiled filters by source; the oldest are dropped past this many. */
 const MAX_COMPILED = 2000;
 const compiled = new Map<string, EventFilter>();
-/** The last event's CEL input: a trigger filter and the subscriptions' share it. */
-let last: { id: string; input: ReturnType<typeof filterInput> } | null = null;
+/** The last event: a trigger filter and the subscriptions' share its conversion. */
+let last: FilterSubject | null = null;
 
 function compiledFilter(source: string): EventFilter {
   let filter = compiled.get(source);
@@ -44,9 +45,9 @@ function compiledFilter(source: string): EventFilter {
 }
 
 parentPort!.on("message", ({ id, event, filters }: FilterRequest) => {
-  if (last?.id !== event.id) last = { id: event.id, input: filterInput(event) };
-  const input = last.input;
-  const verdicts = filters.map((source) => compiledFilter(source)(input));
+  if (last?.event.id !== event.id) last = filterSubject(event);
+  const subject = last;
+  const verdicts = filters.map((source) => compiledFilter(source)(subject));
   parentPort!.postMessage({ id, verdicts } satisfies FilterReply);
 });
 parentPort!.postMessage({ ready: true } satisfies FilterReply);

@@ -9,6 +9,7 @@
  */
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { WireEventData } from "../../sandbox";
+import { equalityShortcut, type ExprNode } from "./equality-shortcut";
 
 /**
  * A filter's verdict on one event: passed (exactly `true`) or not, and why not when it could
@@ -19,7 +20,22 @@ export interface FilterVerdict {
   error: string | null;
 }
 
-export type EventFilter = (input: FilterInput) => FilterVerdict;
+export type EventFilter = (subject: FilterSubject) => FilterVerdict;
+
+/**
+ * One event as filters see it: as sent, and converted for CEL on first use (then shared by
+ * every filter that needs it), so that an event only shortcut filters look at is never
+ * converted.
+ */
+export interface FilterSubject {
+  event: FilterEvent;
+  cel(): FilterInput;
+}
+
+export function filterSubject(event: FilterEvent): FilterSubject {
+  let input: FilterInput | null = null;
+  return { event, cel: () => (input ??= filterInput(event)) };
+}
 
 /** Event data converted for CEL once, and shared by every filter that looks at the event. */
 export interface FilterInput {
@@ -75,9 +91,12 @@ export function compileFilter(source: string): EventFilter {
     );
   }
   const evaluate = plan(env, parsed);
-  return (input) => {
+  const shortcut = equalityShortcut(parsed.expr);
+  return (subject) => {
+    const decided = shortcut?.(subject.event);
+    if (decided !== undefined) return { pass: decided, error: null };
     try {
-      const result = evaluate(input as never);
+      const result = evaluate(subject.cel() as never);
       if (isCelError(result)) return { pass: false, error: result.message };
       return { pass: result === true, error: null };
     } catch (error) {
@@ -163,10 +182,6 @@ function toCel(value: unknown, depth: number): unknown {
     return new Map(Object.entries(value).map(([k, v]) => [k, toCel(v, depth + 1)]));
   }
   return value;
-}
-
-interface ExprNode {
-  exprKind: { case: string | undefined; value?: unknown };
 }
 
 /**

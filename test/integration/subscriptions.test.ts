@@ -398,7 +398,7 @@ export async function hold() {
   });
 
   it("shows filters no body over 1 MiB", async () => {
-    const { compileFilter, filterInput, toFilterEvent } =
+    const { compileFilter, filterSubject, toFilterEvent } =
       await import("../../src/subscriptions/filter");
     const data = (text: string) => ({
       method: "POST",
@@ -410,10 +410,10 @@ export async function hold() {
     const filter = compileFilter(
       "data.body.text == null && data.body.bytes == null && data.body.form == null",
     );
-    expect(filter(filterInput(toFilterEvent("evt_big", data("a=1&".repeat(300_000))))).pass).toBe(
+    expect(filter(filterSubject(toFilterEvent("evt_big", data("a=1&".repeat(300_000))))).pass).toBe(
       true,
     );
-    const small = filterInput(toFilterEvent("evt_small", data("a=1&b=2&a=3")));
+    const small = filterSubject(toFilterEvent("evt_small", data("a=1&b=2&a=3")));
     expect(compileFilter('data.body.form.a == "1, 3" && data.body.form.b == "2"')(small).pass).toBe(
       true,
     );
