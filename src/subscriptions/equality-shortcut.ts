@@ -30,8 +30,8 @@ interface Term {
 }
 
 /** The fields of `data` that always hold a string, and the maps whose entries are strings. */
-const STRING_FIELDS = new Set(["method", "raw_url", "url.path", "url.path_suffix"]);
-const STRING_MAPS = new Set(["url.query", "headers"]);
+const STRING_FIELDS = [["method"], ["raw_url"], ["url", "path"], ["url", "path_suffix"]];
+const STRING_MAPS = [["url", "query"], ["headers"]];
 
 /** The shortcut for a filter made only of string equalities and `&&`, or `null`. */
 export function equalityShortcut(expr: ExprNode): Shortcut | null {
@@ -89,11 +89,15 @@ function fieldPath(expr: ExprNode): FieldPath | null {
     keys.unshift(key);
     node = call.args[0] as ExprNode;
   }
-  const joined = keys.join(".");
-  if (STRING_FIELDS.has(joined)) return { root: "data", keys };
-  const map = keys.slice(0, -1).join(".");
-  if (keys.length >= 2 && STRING_MAPS.has(map)) return { root: "data", keys };
-  return null;
+  const map = keys.slice(0, -1);
+  const known =
+    STRING_FIELDS.some((field) => samePath(field, keys)) ||
+    STRING_MAPS.some((entries) => samePath(entries, map));
+  return known ? { root: "data", keys } : null;
+}
+
+function samePath(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((key, i) => key === b[i]);
 }
 
 /** The field's string, or `undefined` when it is not there (a header the request lacks). */

@@ -68,6 +68,8 @@ const SHORTCUT_FILTERS = [
 ];
 
 const CEL_ONLY_FILTERS = [
+  'data["url.path"] == "/webhooks/abc"',
+  'data["url.query"]["id"] == "42"',
   "data.url.query.id == 42",
   'data.body.json.id == "42"',
   'data.url.query.id != "42"',
