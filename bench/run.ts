@@ -17,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { summarizeProfiles } from "./profile";
 import { childPids, cpuMsOf, rssOf } from "./processes";
+import { SubscribedSignals } from "./subscribed-signals";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const PROFILE = process.argv.includes("--profile");
@@ -25,8 +26,6 @@ const WARMUP_SECONDS = 2;
 const CONNECTIONS = 50;
 const WAITING_SESSIONS = 1000;
 const WAKE_SAMPLES = 200;
-/** A wake-up slower than this is taken for a second request sent before the first subscribed. */
-const LATE_SUBSCRIBE_MS = 1000;
 const TOKEN = "bench-token";
 const BODY = '{"name": "Alice"}';
 const EXPECTED = '{"message":"Hello, Alice!"}';
@@ -78,9 +77,11 @@ try {
     errors: 0,
     note: "n/a: durable sessions are not built yet",
   });
-  const roundTrip = await roundTrips(hooks.first, hooks.second, pids);
-  const wake = await wakeLatency(hooks.first, hooks.second, pids);
-  const waiting = await waitingMemory(hooks.first, hooks.second, pids);
+  const signals = await SubscribedSignals.start();
+  const roundTrip = await roundTrips(hooks, signals, pids);
+  const wake = await wakeLatency(hooks, signals, pids);
+  const waiting = await waitingMemory(hooks, pids);
+  signals.close();
 
   printTable(koaLoad);
   printTargets({ koaLoad, koaOne, sync, syncOne, asyncLoad, roundTrip, wake, waiting });
@@ -122,6 +123,8 @@ async function startIsohook(): Promise<{ url: string; pid: number }> {
     ISOHOOK_TOKEN: TOKEN,
     ISOHOOK_LOG_LEVEL: "warn",
     ISOHOOK_MAX_RUNNING: "5000",
+    // The round-trip sessions tell the benchmark, on 127.0.0.1, that they have subscribed.
+    ISOHOOK_FETCH_ALLOW_PRIVATE: "1",
   };
   const profiling = PROFILE ? [`--cpu-prof`, `--cpu-prof-dir=${profileDir}`] : [];
   if (PROFILE) {
@@ -257,8 +260,39 @@ async function sequential(name: string, url: string, pids: number[]): Promise<Ro
   return row;
 }
 
-/** Pairs of requests: `first?id=n` waits in next_event until `second?id=n` arrives. */
-async function roundTrips(first: string, second: string, pids: () => number[]): Promise<Row> {
+interface RoundTripHooks {
+  first: string;
+  second: string;
+}
+
+/**
+ * A first request that waits in next_event, and its second: `first?id=n` subscribes, says so
+ * (`notify`), and waits for `second?id=n`, which is sent once it has subscribed. Resolves to
+ * the first's answer; `sent` is when the second went.
+ */
+async function pair(
+  hooks: RoundTripHooks,
+  signals: SubscribedSignals,
+  id: string,
+  agent: Agent,
+): Promise<{ answer: string; sent: number }> {
+  const subscribed = signals.subscribed(id);
+  const notify = encodeURIComponent(signals.url);
+  const answer = post(`${hooks.first}?id=${encodeURIComponent(id)}&notify=${notify}`, "", agent);
+  // A first that fails before it subscribes answers without ever signalling.
+  const early = await Promise.race([subscribed.then(() => null), answer]);
+  if (early !== null) return { answer: early, sent: performance.now() };
+  const sent = performance.now();
+  void post(`${hooks.second}?id=${encodeURIComponent(id)}`, "wake", agent);
+  return { answer: await answer, sent };
+}
+
+/** Pairs at 50 connections: pairs a second, and each pair's time from first sent to answer. */
+async function roundTrips(
+  hooks: RoundTripHooks,
+  signals: SubscribedSignals,
+  pids: () => number[],
+): Promise<Row> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS * 2 });
   const latencies: number[] = [];
   let errors = 0;
@@ -268,19 +302,10 @@ async function roundTrips(first: string, second: string, pids: () => number[]): 
   const until = Date.now() + LOAD_SECONDS * 1000;
   const worker = async () => {
     while (Date.now() < until) {
-      const id = next++;
+      const id = `rt${next++}`;
       const started = performance.now();
-      const answer = post(`${first}?id=${id}`, "", agent);
-      let answered = false;
-      void answer.then(() => (answered = true));
-      // The second request counts only once the first has subscribed; until the first
-      // answers, send it again now and then (a second sent too early is not seen).
-      for (let wait = 1; !answered; wait = Math.min(wait * 2, 20)) {
-        await new Promise((r) => setTimeout(r, wait));
-        if (!answered) void post(`${second}?id=${id}`, "wake", agent);
-      }
-      const text = await answer;
-      if (text === `${id}:wake`) latencies.push(performance.now() - started);
+      const { answer } = await pair(hooks, signals, id, agent);
+      if (answer === `${id}:wake`) latencies.push(performance.now() - started);
       else errors++;
     }
   };
@@ -295,7 +320,7 @@ async function roundTrips(first: string, second: string, pids: () => number[]): 
     p99: latencies[Math.floor(latencies.length * 0.99)] ?? null,
     rssMiB: peak / 2 ** 20,
     errors,
-    note: "pairs/s; latency of the pair, first request to its answer",
+    note: "pairs/s; latency of the pair, first request to its answer (the first also tells the benchmark it has subscribed, with a fetch)",
   };
   rows.push(row);
   return row;
@@ -303,32 +328,22 @@ async function roundTrips(first: string, second: string, pids: () => number[]): 
 
 /**
  * How soon a waiting session answers once its event arrives: one session at a time waits in
- * `next_event` (given time to subscribe first), then the second request is sent; measured from
- * sending it to the first caller's answer.
+ * `next_event`, then the second request is sent; measured from sending it to the first
+ * caller's answer.
  */
-async function wakeLatency(first: string, second: string, pids: () => number[]): Promise<Row> {
+async function wakeLatency(
+  hooks: RoundTripHooks,
+  signals: SubscribedSignals,
+  pids: () => number[],
+): Promise<Row> {
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   const latencies: number[] = [];
   let errors = 0;
-  let lateSubscriptions = 0;
   for (let i = 0; i < WAKE_SAMPLES; i++) {
-    const id = `wake${Date.now()}-${i}`;
-    const answer = post(`${first}?id=${id}`, "", agent);
-    await new Promise((r) => setTimeout(r, 20));
-    const sent = performance.now();
-    void post(`${second}?id=${id}`, "wake", agent);
-    let settled = false;
-    void answer.then(() => (settled = true));
-    await Promise.race([answer, new Promise((r) => setTimeout(r, LATE_SUBSCRIBE_MS))]);
-    // On a busy machine the first may not have subscribed 20 ms in, and then does not see
-    // the second (as it should not): send it again, and leave this sample out.
-    const late = !settled;
-    if (late) {
-      lateSubscriptions++;
-      void post(`${second}?id=${id}`, "wake", agent);
-    }
-    if ((await answer) !== `${id}:wake`) errors++;
-    else if (!late) latencies.push(performance.now() - sent);
+    const id = `wake${i}`;
+    const { answer, sent } = await pair(hooks, signals, id, agent);
+    if (answer === `${id}:wake`) latencies.push(performance.now() - sent);
+    else errors++;
   }
   agent.destroy();
   latencies.sort((a, b) => a - b);
@@ -339,31 +354,29 @@ async function wakeLatency(first: string, second: string, pids: () => number[]):
     p99: latencies[Math.floor(latencies.length * 0.99)] ?? null,
     rssMiB: rssOf(pids()) / 2 ** 20,
     errors,
-    note:
-      "second request sent → first caller answered" +
-      (lateSubscriptions > 0
-        ? ` (${lateSubscriptions} sample(s) left out: the first had not subscribed yet)`
-        : ""),
+    note: "second request sent → first caller answered",
   };
   rows.push(row);
   return row;
 }
 
-/** RSS of the server and its sandbox processes with 1,000 sessions waiting in next_event. */
-async function waitingMemory(first: string, second: string, pids: () => number[]) {
+/**
+ * RSS of the server and its sandbox processes with 1,000 sessions waiting in next_event. They
+ * are given 3 s to subscribe (they cannot all say so: a project has 64 fetches in flight at
+ * most); a second sent before its first subscribed goes unseen, and the first times out.
+ */
+async function waitingMemory(hooks: RoundTripHooks, pids: () => number[]) {
   const agent = new Agent({ keepAlive: true, maxSockets: WAITING_SESSIONS + 10 });
   await new Promise((r) => setTimeout(r, 500));
   const before = rssOf(pids());
-  const base = `w${Date.now()}-`;
-  const answers = Array.from({ length: WAITING_SESSIONS }, (_, i) =>
-    post(`${first}?id=${base}${i}`, "", agent),
-  );
+  const ids = Array.from({ length: WAITING_SESSIONS }, (_, i) => `waiting${i}`);
+  const answers = ids.map((id) => post(`${hooks.first}?id=${id}`, "", agent));
   await new Promise((r) => setTimeout(r, 3000));
   const during = rssOf(pids());
-  for (let i = 0; i < WAITING_SESSIONS; i++) void post(`${second}?id=${base}${i}`, "wake", agent);
+  for (const id of ids) void post(`${hooks.second}?id=${id}`, "wake", agent);
   const results = await Promise.all(answers);
   agent.destroy();
-  const answered = results.filter((text, i) => text === `${base}${i}:wake`).length;
+  const answered = results.filter((text, i) => text === `${ids[i]}:wake`).length;
   return { beforeMiB: before / 2 ** 20, duringMiB: during / 2 ** 20, answered };
 }
 
