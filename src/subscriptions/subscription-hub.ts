@@ -78,8 +78,7 @@ export class SubscriptionHub {
   readonly #bySource = new Map<string, Set<Subscription>>();
   readonly #bySession = new Map<string, Set<Subscription>>();
   readonly #waiters = new Map<string, Waiter[]>();
-  /** Events waiting per session, and the sessions told that they have too many. */
-  readonly #waitingBySession = new Map<string, number>();
+  /** Sessions told that they have too many events waiting. */
   readonly #toldFull = new Set<string>();
   readonly #loadEvent: EventLoader;
   #note: SessionNote = () => undefined;
@@ -233,8 +232,7 @@ export class SubscriptionHub {
 
   #park(subscription: Subscription, queued: WaitingEvent, now: string): void {
     const { sessionId } = subscription;
-    const waiting = this.#waitingBySession.get(sessionId) ?? 0;
-    if (waiting >= MAX_WAITING_EVENTS_PER_SESSION) {
+    if (this.#waitingFor(sessionId) >= MAX_WAITING_EVENTS_PER_SESSION) {
       if (!this.#toldFull.has(sessionId)) {
         this.#toldFull.add(sessionId);
         this.#note(
@@ -246,9 +244,20 @@ export class SubscriptionHub {
       return;
     }
     this.#toldFull.delete(sessionId);
-    this.#waitingBySession.set(sessionId, waiting + 1);
     this.#store.queued(subscription.id, queued.eventId, now, null);
-    subscription.queue.push({ seq: queued.seq, eventId: queued.eventId, trigger: queued.trigger });
+    subscription.queue.push(queued);
+  }
+
+  /**
+   * Events waiting in all of a session's subscriptions (a hundred at most), counted from their
+   * queues, so that a subscription dropped with its queue frees its room at once.
+   */
+  #waitingFor(sessionId: string): number {
+    let waiting = 0;
+    for (const subscription of this.#bySession.get(sessionId) ?? []) {
+      waiting += subscription.queue.length;
+    }
+    return waiting;
   }
 
   /**
@@ -273,7 +282,6 @@ export class SubscriptionHub {
     let earliest = earliestOf(subscriptions);
     while (earliest !== undefined) {
       const waiting = earliest.queue.shift()!;
-      this.#waitingBySession.set(sessionId, (this.#waitingBySession.get(sessionId) ?? 1) - 1);
       const data = this.#loadEvent(waiting.eventId);
       if (data !== null) {
         this.#store.delivered(earliest.id, waiting.eventId, new Date().toISOString());
@@ -300,7 +308,6 @@ export class SubscriptionHub {
     for (const waiter of this.#waiters.get(sessionId) ?? [])
       clearTimeout(waiter.timer ?? undefined);
     this.#waiters.delete(sessionId);
-    this.#waitingBySession.delete(sessionId);
     this.#toldFull.delete(sessionId);
     const subscriptions = this.#bySession.get(sessionId);
     if (subscriptions === undefined) return;

@@ -109,6 +109,20 @@ describe("SubscriptionHub", () => {
   });
 });
 
+describe("SubscriptionHub, unsubscribing", () => {
+  it("frees the room a dropped subscription's waiting events took", async () => {
+    const { hub, notes, publish } = setUp();
+    hub.add({ id: "ses_1", project: "p" }, "sub_1", "source", null);
+    for (let n = 0; n < MAX_WAITING_EVENTS_PER_SESSION; n++) void publish(n);
+    await publish(-1);
+    hub.unsubscribe("ses_1", "sub_1");
+    hub.add({ id: "ses_1", project: "p" }, "sub_2", "source", null);
+    await publish(100_000);
+    expect((await hub.next("ses_1", ["sub_2"], 0))?.eventId).toBe("evt_100000");
+    expect(notes).toHaveLength(1);
+  });
+});
+
 describe("SubscriptionHub, large events", () => {
   it("reads a large event back even when a session is waiting for it", async () => {
     const { hub, stored, loads } = setUp();
