@@ -167,7 +167,6 @@ function bytes(value: Uint8Array): Answered {
   return { value, logged: forLog(value) };
 }
 
-/** A value as the log keeps it: byte arrays by their size. */
 /**
  * A host call's arguments as the log shows them: key material is never shown (a JWK is an
  * object of strings that would otherwise be logged as they are), byte arrays by their size.
@@ -179,7 +178,8 @@ export function argsForLog(binding: string, args: unknown[]): unknown {
   return forLog(args);
 }
 
-export function forLog(value: unknown): unknown {
+/** A value as the log keeps it: byte arrays by their size. */
+function forLog(value: unknown): unknown {
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
   if (Array.isArray(value)) return value.map(forLog);
   if (value !== null && typeof value === "object") {
