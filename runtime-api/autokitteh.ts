@@ -6,7 +6,7 @@ import type * as Autokitteh from "autokitteh";
 import ms from "ms";
 import type { SessionRegistry } from "./sessions";
 import { describeValue } from "./describe-value";
-import { utf8Length } from "./encoding";
+import { utf8LongerThan } from "./encoding";
 import { toEventData } from "./event";
 import { toOutcome } from "./outcome";
 
@@ -28,9 +28,6 @@ const MAX_SUBSCRIPTIONS = 100;
 /** Most subscriptions one `next_event` may wait on. */
 const MAX_WAIT_ON = 100;
 
-/** Any UTF-16 code unit past ASCII (surrogates included). */
-const NON_ASCII = /[\u0080-\uffff]/;
-
 /** Longest wait `next_event` takes as a number; beyond it, the session's own limit applies. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
@@ -44,7 +41,12 @@ export function createAutokitteh(
     http_outcome(options?: OutcomeOptions): void {
       const session = registry.current("http_outcome");
       const outcome = toOutcome(options);
-      if (bodyBytesExceed(outcome.body, maxBodyBytes)) {
+      const body = outcome.body;
+      const tooLarge =
+        typeof body === "string"
+          ? utf8LongerThan(body, maxBodyBytes)
+          : body.byteLength > maxBodyBytes;
+      if (tooLarge) {
         throw new RangeError(
           `http_outcome: the body is larger than the limit of ${maxBodyBytes} bytes`,
         );
@@ -140,17 +142,4 @@ function toTimeout(timeout: unknown): number | null {
     );
   }
   return Math.min(Math.round(value), MAX_TIMEOUT_MS);
-}
-
-/**
- * True when the body sent would be more than `limit` bytes: a string is sent as UTF-8, where
- * one character may take up to three bytes, so it is counted only when its length leaves
- * the answer open.
- */
-function bodyBytesExceed(body: string | Uint8Array, limit: number): boolean {
-  if (typeof body !== "string") return body.byteLength > limit;
-  if (body.length > limit) return true;
-  if (body.length * 3 <= limit) return false;
-  // Most bodies are ASCII, one byte a character: a native scan says so far faster than counting.
-  return NON_ASCII.test(body) && utf8Length(body) > limit;
 }

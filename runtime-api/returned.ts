@@ -3,7 +3,7 @@
  * JSON, held to the bounds an outcome is held to before it crosses the line.
  */
 import type { ReturnedValue, SessionResult } from "../sandbox/protocol";
-import { utf8Length } from "./encoding";
+import { utf8Length, utf8LongerThan } from "./encoding";
 import { toSandboxError } from "./errors";
 import { checkHeaderBounds } from "./outcome";
 import type { Session, SessionRegistry } from "./sessions";
@@ -23,16 +23,14 @@ export function returned(
 ): SessionResult {
   try {
     let result: ReturnedValue;
-    let bodyBytes: number;
     if (value === undefined) {
       result = { kind: "undefined" };
-      bodyBytes = 0;
     } else if (value instanceof Response) {
       if (value.type === "error") throw new TypeError("the handler returned Response.error()");
       const { status, headers, body } = Response.parts(value);
       checkHeaderBounds(headers, "the handler returned a Response");
       result = { kind: "response", response: { status_code: status, headers, body, more: false } };
-      bodyBytes = body.byteLength;
+      if (body.byteLength > maxBodyBytes) throw bodyTooLarge(body.byteLength, maxBodyBytes);
     } else {
       // Refused before it is turned into text: one huge string can be more than the isolate
       // has room for, and running out of memory in one allocation aborts its whole process.
@@ -57,18 +55,19 @@ export function returned(
         throw new TypeError(`the handler returned a ${typeof value}, which cannot be sent as JSON`);
       }
       result = { kind: "value", json };
-      bodyBytes = utf8Length(json);
-    }
-    if (bodyBytes > maxBodyBytes) {
-      throw new RangeError(
-        `the handler returned a body of ${bodyBytes} bytes, more than the limit of ${maxBodyBytes} bytes`,
-      );
+      if (utf8LongerThan(json, maxBodyBytes)) throw bodyTooLarge(utf8Length(json), maxBodyBytes);
     }
     registry.countReturned(session, result);
     return { ok: true, returned: result };
   } catch (error) {
     return { ok: false, error: toSandboxError(error) };
   }
+}
+
+function bodyTooLarge(bytes: number, limit: number): RangeError {
+  return new RangeError(
+    `the handler returned a body of ${bytes} bytes, more than the limit of ${limit} bytes`,
+  );
 }
 
 /** An array or object being walked by `jsonSizeAtLeast`: its keys (`null`: indices), and where. */

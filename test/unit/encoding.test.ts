@@ -1,6 +1,6 @@
 // The sandbox's TextEncoder/TextDecoder against Node's own, on fixed and random inputs.
 import { describe, expect, it } from "vitest";
-import { TextDecoder, TextEncoder, utf8Length } from "../../runtime-api/encoding";
+import { TextDecoder, TextEncoder, utf8Length, utf8LongerThan } from "../../runtime-api/encoding";
 
 const nodeEncoder = new globalThis.TextEncoder();
 
@@ -114,5 +114,25 @@ describe("utf8Length", () => {
   it("counts what TextEncoder writes, lone surrogates included", () => {
     for (const text of ["", "abc", "é", "€uro", "😀", "a\ud800b", "\udc00", "\ud83d", "x😀é€"])
       expect(utf8Length(text), JSON.stringify(text)).toBe(new TextEncoder().encode(text).length);
+  });
+});
+
+describe("utf8LongerThan", () => {
+  it("says whether the UTF-8 is longer than the limit, at every limit around its size", () => {
+    const next = random(7);
+    for (const text of [
+      "",
+      "abcd",
+      "a".repeat(30),
+      "€".repeat(10),
+      "😀x\ud800",
+      randomString(next, 40),
+    ]) {
+      const bytes = new TextEncoder().encode(text).length;
+      for (let limit = Math.max(0, text.length - 2); limit <= bytes * 3 + 2; limit++)
+        expect(utf8LongerThan(text, limit), `${JSON.stringify(text)} at ${limit}`).toBe(
+          bytes > limit,
+        );
+    }
   });
 });
