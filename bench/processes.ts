@@ -1,5 +1,5 @@
 /** Process facts from Linux's /proc: children of a process, resident memory, CPU time. */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 const PAGE_BYTES = 4096;
 /** Linux's clock ticks per second (`getconf CLK_TCK`), the unit of /proc's CPU times. */
@@ -32,16 +32,29 @@ export function rssOf(pids: number[]): number {
 
 /** CPU time (user and system) the processes have used so far, in milliseconds. */
 export function cpuMsOf(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      // Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
-    } catch {
-      // gone
-    }
+  let total = 0;
+  for (const pid of pids) total += statCpuMs(`/proc/${pid}/stat`) ?? 0;
+  return total;
+}
+
+/** CPU time each thread of this process has used so far, in milliseconds, by thread id. */
+export function threadCpuMs(): Map<string, number> {
+  const times = new Map<string, number>();
+  for (const task of readdirSync("/proc/self/task")) {
+    const ms = statCpuMs(`/proc/self/task/${task}/stat`);
+    if (ms !== null) times.set(task, ms);
   }
-  return (ticks / TICKS_PER_SECOND) * 1000;
+  return times;
+}
+
+/** User and system time from a `stat` file of /proc, or `null` when it is gone. */
+function statCpuMs(file: string): number | null {
+  try {
+    // Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
+    const stat = readFileSync(file, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND) * 1000;
+  } catch {
+    return null;
+  }
 }

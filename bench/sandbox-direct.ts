@@ -12,13 +12,12 @@ import { fileURLToPath } from "node:url";
 import pino from "pino";
 import { DeploymentSandbox, type StartRequest } from "../sandbox";
 import { bundleProject } from "../src/deploy/bundle";
+import { threadCpuMs } from "./processes";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 20_000);
 const WARMUP_SESSIONS = 500;
 const SESSIONS_IN_FLIGHT = 20;
-/** Linux's clock ticks per second, the unit of /proc's CPU times. */
-const TICKS_PER_SECOND = 100;
 const BODY = '{"name": "Alice"}';
 const EXPECTED = '{"message":"Hello, Alice!"}';
 
@@ -102,29 +101,13 @@ async function caller(sessions: number): Promise<void> {
   for (let i = 0; i < sessions; i++) await session();
 }
 
-/** CPU time of each of this process's threads so far, in microseconds, by thread id. */
-function threadCpu(): Map<string, number> {
-  const times = new Map<string, number>();
-  for (const task of readdirSync("/proc/self/task")) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      times.set(task, (ticks / TICKS_PER_SECOND) * 1e6);
-    } catch {
-      // the thread ended
-    }
-  }
-  return times;
-}
-
 function threadKind(task: string): string {
   if (task === String(process.pid)) return "main thread";
   return startupThreads.has(task) ? "V8 helpers" : "isolate threads";
 }
 
 await caller(WARMUP_SESSIONS);
-const threadsBefore = threadCpu();
+const threadsBefore = threadCpuMs();
 const cpuBefore = process.cpuUsage();
 const startedAt = performance.now();
 await Promise.all(
@@ -132,7 +115,7 @@ await Promise.all(
 );
 const seconds = (performance.now() - startedAt) / 1000;
 const cpu = process.cpuUsage(cpuBefore);
-const threadsAfter = threadCpu();
+const threadsAfter = threadCpuMs();
 
 console.log(
   `${SESSIONS} sessions of the basic job, ${SESSIONS_IN_FLIGHT} in flight: ` +
@@ -145,7 +128,7 @@ for (const [task, after] of threadsAfter) {
   const kind = threadKind(task);
   byThread.set(kind, (byThread.get(kind) ?? 0) + after - (threadsBefore.get(task) ?? 0));
 }
-for (const [name, micros] of byThread) {
-  if (micros > 0) console.log(`  ${name.padEnd(16)} ${(micros / SESSIONS).toFixed(0)} µs/session`);
+for (const [name, ms] of byThread) {
+  if (ms > 0) console.log(`  ${name.padEnd(16)} ${((ms * 1000) / SESSIONS).toFixed(0)} µs/session`);
 }
 process.exit(wrong > 0 ? 1 : 0);
