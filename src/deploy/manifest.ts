@@ -15,7 +15,7 @@ import { z } from "zod";
 import { allowNetEntryProblem } from "../bindings/net-policy";
 import { parseDuration } from "../duration";
 import type { ProblemDetail } from "../errors";
-import { yamlTooDeepAt } from "./nesting-depth";
+import { lineAndColumn, yamlTooDeepAt } from "./nesting-depth";
 
 export const MANIFEST_FILE = "autokitteh.yaml";
 
@@ -128,13 +128,10 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
   }
   const tooDeep = yamlTooDeepAt(text, MAX_MANIFEST_DEPTH);
   if (tooDeep !== -1) {
-    const before = text.slice(0, tooDeep).split("\n");
     const message = `nested deeper than ${MAX_MANIFEST_DEPTH} levels`;
     return {
       ok: false,
-      problems: [
-        { file: MANIFEST_FILE, line: before.length, column: before.at(-1)!.length + 1, message },
-      ],
+      problems: [{ file: MANIFEST_FILE, ...lineAndColumn(text, tooDeep), message }],
       positions: { get: () => null },
     };
   }

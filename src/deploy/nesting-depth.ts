@@ -108,3 +108,9 @@ function enter(block: BlockLevel[], column: number, kind: BlockLevel["kind"]): v
   const top = block.at(-1);
   if (top?.column !== column || top.kind !== kind) block.push({ column, kind });
 }
+
+/** The 1-based line and column of `offset` in `text`, to point at what is too deep. */
+export function lineAndColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split("\n");
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}

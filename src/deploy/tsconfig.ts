@@ -12,7 +12,7 @@ import {
   type ParseError,
 } from "jsonc-parser";
 import type { TsconfigRaw } from "esbuild";
-import { jsonTooDeepAt } from "./nesting-depth";
+import { jsonTooDeepAt, lineAndColumn } from "./nesting-depth";
 
 export const TSCONFIG_FILE = "tsconfig.json";
 
@@ -48,8 +48,8 @@ export class TsconfigError extends Error {
   }
 
   static at(text: string, offset: number, message: string): TsconfigError {
-    const before = text.slice(0, offset).split("\n");
-    return new TsconfigError(message, before.length, before.at(-1)!.length + 1);
+    const { line, column } = lineAndColumn(text, offset);
+    return new TsconfigError(message, line, column);
   }
 }
 
