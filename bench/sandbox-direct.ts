@@ -89,6 +89,7 @@ function session(): Promise<void> {
       onHostCall: () => ({ ok: false, message: "not in this benchmark" }),
       onAsyncCall: () =>
         Promise.resolve({ answer: { ok: false, message: "not in this benchmark" }, cpuMs: 0 }),
+      onEntry: () => undefined,
       onEnd: (end) => {
         if (!end.ok || answer !== EXPECTED) wrong++;
         resolve();

@@ -17,6 +17,7 @@ import type {
   WireEvent,
 } from "../sandbox/protocol";
 import { createAutokitteh, type AutokittehModule } from "./autokitteh";
+import { createDate } from "./clock";
 import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
@@ -149,7 +150,7 @@ export function setup(
     });
 
   const start = (entry: Extract<Entry, { kind: "start" }>) => {
-    const session = registry.create(entry.session_id, entry.entropy);
+    const session = registry.create(entry.session_id, entry.entropy, entry.clock_ms ?? null);
     run(session, () => {
       const exports = factory(autokitteh);
       const handler = exports[entry.handler];
@@ -175,6 +176,7 @@ export function setup(
       if (entry.kind === "quiesce") return registry.leave();
       const session = registry.get(entry.session_id);
       if (session === undefined) return registry.flush();
+      if (entry.kind !== "stop" && entry.clock_ms !== undefined) session.clock = entry.clock_ms;
       switch (entry.kind) {
         case "timer":
           return run(session, () => fireTimer(session, entry.timer_id));
@@ -216,6 +218,7 @@ function installGlobals(
   const timers = createTimers(registry, config.max_timers_per_session);
   const resolved = Promise.resolve();
   Object.assign(global, {
+    Date: createDate(registry),
     console: createConsole(registry),
     setTimeout: timers.setTimeout,
     setInterval: timers.setInterval,

@@ -43,6 +43,14 @@ export interface Session {
   outputBytes: number;
   /** Subscriptions open now. */
   subscriptions: number;
+  /** Async host calls made so far; ids count per session, so a replay makes the same ones. */
+  nextCallId: number;
+  /**
+   * A durable session's clock: the time its current entry was delivered, in milliseconds since
+   * the epoch. It does not move while code runs, so a replay reads the same times. `null`
+   * for other sessions, which read the real clock.
+   */
+  clock: number | null;
 }
 
 export interface TimerEntry {
@@ -99,7 +107,6 @@ export class SessionRegistry {
   #seq = 0;
   #flushScheduled = false;
   #inEntry = false;
-  #nextCallId = 1;
 
   constructor(emit: Emit, hostCall: HostCall, limits: RegistryLimits) {
     this.#emit = emit;
@@ -107,7 +114,7 @@ export class SessionRegistry {
     this.#limits = limits;
   }
 
-  create(id: string, entropy: Uint8Array): Session {
+  create(id: string, entropy: Uint8Array, clock: number | null): Session {
     const session: Session = {
       id,
       random: new SessionRandom(entropy),
@@ -120,6 +127,8 @@ export class SessionRegistry {
       calls: 0,
       outputBytes: 0,
       subscriptions: 0,
+      nextCallId: 1,
+      clock,
     };
     this.#sessions.set(id, session);
     return session;
@@ -222,7 +231,7 @@ export class SessionRegistry {
     args: AsyncBindings[B]["args"],
   ): Promise<AsyncBindings[B]["result"]> {
     this.#count(session, args);
-    const callId = this.#nextCallId++;
+    const callId = session.nextCallId++;
     const promise = new Promise<AsyncBindings[B]["result"]>((resolve, reject) => {
       session.pending.set(callId, { resolve: resolve as (value: unknown) => void, reject });
     });

@@ -4,7 +4,10 @@
  */
 export { DeploymentSandbox, type DeploymentSandboxOptions } from "./deployment-sandbox";
 export type {
+  DurableStart,
   HostReply,
+  JournalEntry,
+  ReplayEntry,
   SessionEnd,
   SessionFailure,
   SessionObserver,

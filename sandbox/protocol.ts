@@ -211,9 +211,17 @@ export type Entry =
       event: WireEvent;
       /** 32 random bytes that seed the session's random numbers (`crypto`, `Math.random`). */
       entropy: Uint8Array;
+      /**
+       * Durable sessions only: the session's clock while this entry runs, in ms since the epoch.
+       * A durable session is decided by its entries alone (event, entropy, then timers and
+       * answers in order), so that replaying them does exactly the same; its clock is part of
+       * each entry for that reason. `Date.now()` and `new Date()` read it, and it does not move
+       * while the entry runs (as in Cloudflare Workers). Other sessions read the real clock.
+       */
+      clock_ms?: number;
     }
-  | { kind: "timer"; session_id: string; timer_id: number }
-  | { kind: "settle"; session_id: string; call_id: number; answer: HostAnswer }
+  | { kind: "timer"; session_id: string; timer_id: number; clock_ms?: number }
+  | { kind: "settle"; session_id: string; call_id: number; answer: HostAnswer; clock_ms?: number }
   | { kind: "stop"; session_id: string }
   /**
    * Run what an entry stopped at a limit left in V8's microtask queue, in no session's name

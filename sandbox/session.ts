@@ -24,14 +24,47 @@ export interface SessionLimits {
 
 /** What the server hears about a session. */
 export interface SessionObserver {
-  /** One call user code made across the line, answered in the sandbox, in order. */
-  onCall(record: CallRecord): void;
-  /** A call the host answers at once (`subscribe`); an error answer throws in the caller. */
-  onHostCall(binding: HostBindingName, args: unknown[]): HostAnswer;
+  /**
+   * One call user code made across the line, answered in the sandbox, in order. `replayed`:
+   * made again while a durable session is replayed (the host saw it before the restart).
+   */
+  onCall(record: CallRecord, replayed: boolean): void;
+  /**
+   * A call the host answers at once (`subscribe`); an error answer throws in the caller. When
+   * a durable session makes it again in its replay, `replayed` is the answer it had then, and
+   * the caller gets that one.
+   */
+  onHostCall(binding: HostBindingName, args: unknown[], replayed: HostAnswer | null): HostAnswer;
   /** A call the host answers later (`next_event`, `fetch`, `crypto.subtle`). */
   onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
+  /** A durable session was given an entry (after its start): the host journals its order. */
+  onEntry(entry: JournalEntry): void;
   /** The session is over; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
+}
+
+/** An entry a durable session was given after its start, as its journal keeps it. */
+export type JournalEntry =
+  | { kind: "timer"; timerId: number; clockMs: number }
+  | { kind: "settle"; callId: number; clockMs: number };
+
+/** An entry to give a durable session again when it is replayed. */
+export type ReplayEntry =
+  | { kind: "timer"; timerId: number; clockMs: number }
+  | { kind: "settle"; callId: number; clockMs: number; answer: HostAnswer };
+
+/**
+ * How a durable session starts: its seed and first clock, chosen (and journaled) by the host.
+ * A session resumed after a restart also gets what it was given before, which it runs through
+ * again (a replay) before it goes on: the same code given the same entries does the same.
+ */
+export interface DurableStart {
+  entropy: Uint8Array;
+  clockMs: number;
+  /** Its entries since the start, in the order it had them. */
+  replay: ReplayEntry[];
+  /** The answers its `subscribe` calls had, in the order it made them. */
+  hostAnswers: HostAnswer[];
 }
 
 /** The host's answer to an async call, and the CPU time it spent for the session meanwhile. */
@@ -73,6 +106,18 @@ export interface StartRequest {
   handler: string;
   call: string;
   event: WireEvent;
+  /** Only for durable sessions. */
+  durable?: DurableStart;
+}
+
+/** A durable session's replay in progress. */
+interface Replay {
+  /** Calls whose answers are being given again (they are not made again). */
+  answered: Set<number>;
+  /** Timers that fire again from the journal. */
+  fired: Set<number>;
+  /** Timers set in the replay and still pending: armed when it ends. */
+  timers: Map<number, { delayMs: number; repeat: boolean }>;
 }
 
 const MIN_INTERVAL_MS = 1;
@@ -97,6 +142,10 @@ export class SandboxSession {
   #ended = false;
   /** The sandbox reported the end; it is final once the entry that reported it is charged. */
   #reportedEnd: SessionEnd | null = null;
+  /** A durable session's replay, while it runs; `null` otherwise. */
+  #replay: Replay | null = null;
+  /** A durable session's answers to `subscribe` from before a restart, not given again yet. */
+  readonly #hostAnswers: HostAnswer[];
 
   constructor(options: {
     request: StartRequest;
@@ -111,6 +160,7 @@ export class SandboxSession {
     this.#limits = options.limits;
     this.#stacks = options.stacks;
     this.#onDone = options.onDone;
+    this.#hostAnswers = [...(options.request.durable?.hostAnswers ?? [])];
     this.#wallTimer = setTimeout(
       () =>
         this.#fail({
@@ -135,9 +185,54 @@ export class SandboxSession {
     if (this.#ending) return;
     this.#isolate = isolate;
     isolate.sessions.add(this.id);
-    const { sessionId, handler, call, event } = this.#request;
-    const entropy = randomBytesPooled(ENTROPY_BYTES);
-    this.#run({ kind: "start", session_id: sessionId, handler, call, event, entropy });
+    const { sessionId, handler, call, event, durable } = this.#request;
+    if (durable === undefined) {
+      const entropy = randomBytesPooled(ENTROPY_BYTES);
+      this.#run({ kind: "start", session_id: sessionId, handler, call, event, entropy });
+      return;
+    }
+    const { entropy, clockMs, replay } = durable;
+    const start = { kind: "start", session_id: sessionId, handler, call, event, entropy } as const;
+    void this.#run({ ...start, clock_ms: clockMs });
+    if (replay.length === 0) return;
+    // Every entry goes into the isolate's queue now, in its order: each one's cause (the call
+    // it answers, the timer it fires) comes from an entry before it, as it did the first time.
+    const answered = new Set<number>();
+    let last: Promise<void> = Promise.resolve();
+    for (const entry of replay) {
+      if (entry.kind === "settle") {
+        answered.add(entry.callId);
+        last = this.#run({
+          kind: "settle",
+          session_id: sessionId,
+          call_id: entry.callId,
+          answer: entry.answer,
+          clock_ms: entry.clockMs,
+        });
+      } else {
+        last = this.#run({
+          kind: "timer",
+          session_id: sessionId,
+          timer_id: entry.timerId,
+          clock_ms: entry.clockMs,
+        });
+      }
+    }
+    const fired = new Set(replay.flatMap((e) => (e.kind === "timer" ? [e.timerId] : [])));
+    this.#replay = { answered, fired, timers: new Map() };
+    void last.then(() => this.#endReplay());
+  }
+
+  /**
+   * The replay has run: the session is live from here. Timers it set and that had not fired
+   * are armed again, each with its whole delay.
+   */
+  #endReplay(): void {
+    const replay = this.#replay;
+    if (replay === null) return;
+    this.#replay = null;
+    for (const [timerId, { delayMs, repeat }] of replay.timers)
+      this.#armTimer(timerId, delayMs, repeat);
   }
 
   /** End the session from outside: by a user's request, or because its deployment went away. */
@@ -170,7 +265,7 @@ export class SandboxSession {
   /** A call of this session that the host answers at once. */
   hostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
     if (this.#ending) return { ok: false, message: "the session is ending" };
-    return this.#observer.onHostCall(binding, args);
+    return this.#observer.onHostCall(binding, args, this.#hostAnswers.shift() ?? null);
   }
 
   /** One record the sandbox made for this session. */
@@ -178,6 +273,8 @@ export class SandboxSession {
     if (this.#ended) return;
     if (record.type === "async_call") {
       const callId = record.call_id;
+      // Answered before the restart: the answer is in the isolate's queue already.
+      if (this.#replay?.answered.has(callId)) return;
       void this.#observer
         .onAsyncCall(record)
         .catch((error: unknown) => ({
@@ -210,15 +307,41 @@ export class SandboxSession {
       this.#stopClocks();
       return;
     }
+    const replay = this.#replay;
+    if (replay !== null) {
+      // While replaying, timers fire from the journal; those still pending are armed after.
+      if (record.binding === "set_timer") {
+        const [delayMs, repeat] = record.args;
+        if (repeat || !replay.fired.has(record.result))
+          replay.timers.set(record.result, { delayMs, repeat });
+      }
+      if (record.binding === "clear_timer") replay.timers.delete(record.args[0]);
+      this.#observer.onCall(record, true);
+      return;
+    }
     if (record.binding === "set_timer") this.#armTimer(record.result, ...record.args);
     if (record.binding === "clear_timer") this.#disarmTimer(record.args[0]);
-    this.#observer.onCall(record);
+    this.#observer.onCall(record, false);
   }
 
-  /** Run an entry of this session in its isolate; resolves once it ran (or never will). */
+  /**
+   * Run an entry of this session in its isolate; resolves once it ran (or never will). A
+   * durable session's live entries get its clock here, and are journaled in this order.
+   */
   #run(entry: Entry): Promise<void> {
     const isolate = this.#isolate;
     if (isolate === null || this.#ending) return Promise.resolve();
+    if (this.#request.durable !== undefined) {
+      if (entry.kind === "timer" && entry.clock_ms === undefined) {
+        const clockMs = Date.now();
+        entry = { ...entry, clock_ms: clockMs };
+        this.#observer.onEntry({ kind: "timer", timerId: entry.timer_id, clockMs });
+      } else if (entry.kind === "settle" && entry.clock_ms === undefined) {
+        const clockMs = Date.now();
+        entry = { ...entry, clock_ms: clockMs };
+        this.#observer.onEntry({ kind: "settle", callId: entry.call_id, clockMs });
+      }
+    }
     // The budget is read when the entry's turn comes: entries queued earlier may spend it.
     return isolate
       .run(entry, () => this.#limits.cpuMs - this.#cpuUsedMs)

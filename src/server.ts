@@ -13,6 +13,8 @@ import { LiveDeployments, type PoolSettings } from "./deploy/live-deployments";
 import { readProjectFolder } from "./deploy/project-folder";
 import { loadOrCreateToken } from "./http/auth";
 import { SessionManager } from "./sessions/session-manager";
+import { resumeDurableSessions } from "./sessions/resume";
+import { JournalStore } from "./store/journal-store";
 import { openDatabase } from "./store/database";
 import { ProjectsStore } from "./store/projects-store";
 import { Retention } from "./store/retention";
@@ -68,6 +70,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const queue = new WriteQueue(db, logger);
   const projects = new ProjectsStore(db);
   const sessionsStore = new SessionsStore(queue);
+  const journal = new JournalStore(queue);
   const interrupted = sessionsStore.failInterrupted(
     "the server stopped while the session was running",
     new Date().toISOString(),
@@ -75,7 +78,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   if (interrupted > 0)
     logger.warn(
       { sessions: interrupted },
-      "sessions left running by the last run were ended as errors",
+      "non-durable sessions left running by the last run were ended as errors",
     );
 
   const retention =
@@ -123,8 +126,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await restoreDeployments(projects, live, logger);
 
   const filters = new FilterRunner(logger);
+  const subscriptionsStore = new SubscriptionsStore(queue);
   const subscriptions = new SubscriptionHub(
-    new SubscriptionsStore(queue),
+    subscriptionsStore,
     filters,
     (id) => sessionsStore.eventData(id),
     logger,
@@ -132,6 +136,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const fetcher = new Fetcher(settings.fetchAllowPrivate);
   const running = new SessionManager({
     store: sessionsStore,
+    journal,
     subscriptions,
     fetch: { fetcher, allowPrivate: settings.fetchAllowPrivate },
     cryptoSlots: new CryptoSlots(),
@@ -139,6 +144,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger,
   });
   subscriptions.onNote = (sessionId, message) => running.note(sessionId, message);
+  // Before any webhook is served: resumed sessions' subscriptions must be back before new
+  // events arrive for them.
+  await resumeDurableSessions({
+    sessions: sessionsStore,
+    journal,
+    subscriptionsStore,
+    subscriptions,
+    projects,
+    live,
+    running,
+    logger,
+  });
   const bundler = new Bundler();
   const deployer = new Deployer({ projects, live, bundler, logger, webhookUrl });
   const app = createApp({
@@ -195,7 +212,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         http.closeIdleConnections();
         await retention?.close();
         // Sessions end first, so that sync callers still waiting get their 502 before the
-        // connections go.
+        // connections go. Durable ones are only let go of: they resume at the next start.
+        running.suspendDurable();
         await processes.close("the server shut down while the session was running");
         await new Promise((resolve) => setTimeout(resolve, 50));
         http.closeAllConnections();

@@ -66,6 +66,10 @@ export class SessionKeys {
     this.#keys.clear();
   }
 
+  forget(handle: number): void {
+    this.#keys.delete(handle);
+  }
+
   #key(handle: number): Key {
     const key = this.#keys.get(handle);
     if (key === undefined) throw new TypeError("crypto.subtle: unknown key");

@@ -165,13 +165,16 @@ export class Deployer {
     slugs: Map<string, string>,
     changed: boolean,
   ): DeployResult {
-    const warnings: string[] = [];
-    if (manifest.project.triggers.some((t) => t.is_durable)) {
-      warnings.push(
-        "is_durable is recorded but not yet honoured: durable sessions run like non-durable ones " +
-          "and do not survive a restart",
+    // A restart ends the HTTP request of a sync webhook whatever the session does: a durable
+    // one resumes, but its caller has gone, and the reference advises against the pair.
+    const warnings = manifest.project.triggers
+      .filter((t) => t.is_sync && t.is_durable)
+      .map(
+        (t) =>
+          `trigger ${t.name} is sync and durable: if the server restarts before the session ` +
+          "answers, the caller gets no answer (the session resumes, and its outcome is ignored); " +
+          "is_durable: false suits sync webhooks better",
       );
-    }
     return {
       project: manifest.project.name,
       deployment_id: id,

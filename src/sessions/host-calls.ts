@@ -5,7 +5,8 @@
  * whatever is still pending for it is cancelled: fetches are aborted, queued crypto work is
  * dropped, waits for events end.
  */
-import type { AsyncCallRecord, HostAnswer } from "../../sandbox";
+import type { AsyncCallRecord, HostAnswer, KeyInfo } from "../../sandbox";
+import type { JournaledKeyImport } from "../store/journal-store";
 import { CryptoQueue, type CryptoSlots } from "../bindings/crypto-queue";
 import type { Fetcher, FetchPolicy } from "../bindings/host-fetch";
 import { HostWorkCancelledError } from "../bindings/host-work";
@@ -105,6 +106,22 @@ export class HostCalls {
   }
 
   /**
+   * A durable session resumes: import again the keys it imported before the restart, so that
+   * their handles (which the session holds) mean the same keys. Handles are given in order,
+   * so importing in the same order gives the same ones; a key that does not come back as the
+   * same handle is left out, and using it fails as an unknown key would.
+   */
+  async restoreKeys(imports: JournaledKeyImport[]): Promise<void> {
+    for (const { args, answer } of imports) {
+      if (!answer.ok) continue;
+      this.#keys ??= new SessionKeys();
+      const expected = (answer.value as KeyInfo).handle;
+      const info = await this.#keys.importKey(...args).catch(() => null);
+      if (info !== null && info.handle !== expected) this.#keys.forget(info.handle);
+    }
+  }
+
+  /**
    * CPU time the host spent for the session (its crypto work) since the last call: to be
    * charged to the session, with the answer that leaves next.
    */
@@ -112,11 +129,15 @@ export class HostCalls {
     return this.#crypto?.takeSpentMs() ?? 0;
   }
 
-  /** The session is over: its pending work is cancelled, its subscriptions and keys go. */
-  end(): void {
+  /**
+   * The session is over: its pending work is cancelled, its subscriptions and keys go.
+   * `suspended`: a durable session the server lets go of as it stops; its subscriptions stay
+   * open in SQLite, to be restored when it resumes.
+   */
+  end(suspended = false): void {
     this.#over = true;
     this.#ended?.abort(cancelled());
-    this.#context.subscriptions.endSession(this.#context.sessionId);
+    this.#context.subscriptions.endSession(this.#context.sessionId, suspended);
     this.#keys?.clear();
   }
 

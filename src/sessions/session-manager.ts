@@ -2,15 +2,18 @@
  * The running sessions of the server: starting them in their deployment's sandbox, counting
  * them against the limit, and stopping them on request.
  */
+import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";
 import type { CryptoSlots } from "../bindings/crypto-queue";
 import type { Fetcher } from "../bindings/host-fetch";
-import type { WireEventData } from "../../sandbox";
+import type { DurableStart, WireEventData } from "../../sandbox";
 import type { RemoteSession } from "../worker/remote-sandbox";
-import type { LiveTrigger } from "../deploy/live-deployments";
+import type { LiveDeployment, LiveTrigger } from "../deploy/live-deployments";
+import type { Trigger } from "../deploy/manifest";
+import type { Journal, JournalStore } from "../store/journal-store";
 import type { Limits } from "../config";
 import { newId } from "../ids";
-import type { SessionsStore } from "../store/sessions-store";
+import type { SessionRow, SessionsStore } from "../store/sessions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { SessionRun } from "./session-run";
 
@@ -19,6 +22,9 @@ const RESERVED_SESSIONS_PER_PROJECT = 10;
 
 /** How long one `fetch` (all its redirects included) may take. */
 const FETCH_TIMEOUT_MS = 30_000;
+
+/** Seed of a durable session's random numbers, chosen here so that its journal has it. */
+const ENTROPY_BYTES = 32;
 
 interface Running {
   run: SessionRun;
@@ -29,6 +35,7 @@ export class SessionManager {
   readonly #running = new Map<string, Running>();
   readonly #byProject = new Map<string, number>();
   readonly #store: SessionsStore;
+  readonly #journal: JournalStore;
   readonly #subscriptions: SubscriptionHub;
   readonly #fetch: { fetcher: Fetcher; allowPrivate: boolean };
   readonly #cryptoSlots: CryptoSlots;
@@ -37,6 +44,7 @@ export class SessionManager {
 
   constructor(options: {
     store: SessionsStore;
+    journal: JournalStore;
     subscriptions: SubscriptionHub;
     fetch: { fetcher: Fetcher; allowPrivate: boolean };
     cryptoSlots: CryptoSlots;
@@ -44,6 +52,7 @@ export class SessionManager {
     logger: Logger;
   }) {
     this.#store = options.store;
+    this.#journal = options.journal;
     this.#subscriptions = options.subscriptions;
     this.#fetch = options.fetch;
     this.#cryptoSlots = options.cryptoSlots;
@@ -69,9 +78,66 @@ export class SessionManager {
   start(live: LiveTrigger, event: { id: string; data: WireEventData }): SessionRun {
     const { trigger, deployment } = live;
     const id = newId("ses");
-    const run = new SessionRun({
+    let durable: DurableStart | undefined;
+    if (trigger.is_durable) {
+      durable = {
+        entropy: randomBytes(ENTROPY_BYTES),
+        clockMs: Date.now(),
+        replay: [],
+        hostAnswers: [],
+      };
+      this.#journal.start(id, durable.entropy, durable.clockMs);
+    }
+    const run = this.#run(id, deployment, trigger, event.id);
+    this.#launch(run, deployment, trigger, event, durable);
+    run.running();
+    return run;
+  }
+
+  /**
+   * Resume a durable session a restart left unfinished, on the deployment it started on: it
+   * is replayed from its journal, then goes on.
+   */
+  async resume(
+    row: SessionRow & { next_log_seq: number },
+    deployment: LiveDeployment,
+    journal: Journal,
+    event: WireEventData,
+  ): Promise<SessionRun> {
+    const trigger = deployment.manifest.project.triggers.find((t) => t.name === row.trigger)!;
+    const run = this.#run(row.id, deployment, trigger, row.event_id, {
+      nextLogSeq: row.next_log_seq,
+      entries: journal.replay.length,
+    });
+    await run.restoreKeys(journal.keyImports);
+    const durable: DurableStart = {
+      entropy: journal.entropy,
+      clockMs: journal.clockMs,
+      replay: journal.replay,
+      hostAnswers: journal.subscribes.map((s) => s.answer),
+    };
+    this.#launch(run, deployment, trigger, { id: row.event_id, data: event }, durable);
+    return run;
+  }
+
+  /**
+   * The server is stopping: durable sessions are let go of without ending, to resume when it
+   * starts again (their rows stay `running`).
+   */
+  suspendDurable(): void {
+    for (const { run } of this.#running.values()) if (run.isDurable) run.suspend();
+  }
+
+  #run(
+    id: string,
+    deployment: LiveDeployment,
+    trigger: Trigger,
+    eventId: string,
+    resumed?: { nextLogSeq: number; entries: number },
+  ): SessionRun {
+    return new SessionRun({
       id,
-      eventId: event.id,
+      eventId,
       project: deployment.project,
       trigger: trigger.name,
       deploymentId: deployment.id,
@@ -79,6 +145,8 @@ export class SessionManager {
       isDurable: trigger.is_durable,
       syncTimeoutMs: trigger.timeout_ms ?? this.#limits.syncTimeoutMs,
       store: this.#store,
+      journal: trigger.is_durable ? this.#journal : null,
+      resumed,
       host: {
         project: deployment.project,
         subscriptions: this.#subscriptions,
@@ -99,26 +167,34 @@ export class SessionManager {
         this.#count(deployment.project, -1);
       },
     });
+  }
+
+  #launch(
+    run: SessionRun,
+    deployment: LiveDeployment,
+    trigger: Trigger,
+    event: { id: string; data: WireEventData },
+    durable: DurableStart | undefined,
+  ): void {
     const call = trigger.call!;
     const sandbox = deployment.sandbox.start(
       {
-        sessionId: id,
+        sessionId: run.id,
         handler: deployment.handlerKeys.get(trigger.name)!,
         call: `${call.file}:${call.export}`,
         event: {
           event_id: event.id,
-          session_id: id,
+          session_id: run.id,
           event_type: event.data.method.toLowerCase(),
           trigger: trigger.name,
           data: event.data,
         },
+        durable,
       },
       run,
     );
-    this.#running.set(id, { run, sandbox });
+    this.#running.set(run.id, { run, sandbox });
     this.#count(deployment.project, +1);
-    run.running();
-    return run;
   }
 
   #count(project: string, change: number): void {

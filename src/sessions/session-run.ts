@@ -12,9 +12,11 @@ import type {
   CallRecord,
   HostAnswer,
   HostReply,
+  JournalEntry,
   Outcome,
   SessionEnd,
 } from "../../sandbox";
+import type { JournalStore } from "../store/journal-store";
 import type { SessionListener } from "../worker/remote-sandbox";
 import {
   argsForLog,
@@ -63,6 +65,13 @@ export interface SessionRunOptions {
   isDurable: boolean;
   syncTimeoutMs: number;
   store: SessionsStore;
+  /** A durable session's journal (see journal-store.ts); `null` for other sessions. */
+  journal: JournalStore | null;
+  /**
+   * A durable session resumed after a restart: its row exists, its log goes on from entry
+   * `nextLogSeq`, and the HTTP caller of a sync webhook is gone.
+   */
+  resumed?: { nextLogSeq: number; entries: number };
   /** What the session's host calls need: its subscriptions, its network policy. */
   host: Omit<HostCallContext, "sessionId">;
   redactor: Redactor;
@@ -87,6 +96,7 @@ interface PendingCall {
 
 export class SessionRun implements SessionListener {
   readonly id: string;
+  readonly isDurable: boolean;
   readonly #options: SessionRunOptions;
   #sessionLogger: Logger | null = null;
   readonly #calls: HostCalls;
@@ -96,6 +106,8 @@ export class SessionRun implements SessionListener {
   /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
   #respond: ((answer: HttpAnswer) => void) | null = null;
   #syncTimer: NodeJS.Timeout | null = null;
+  /** The server is stopping and lets go of this durable session, to resume it when it starts. */
+  #suspended = false;
   /** For a sync webhook: the HTTP answer, once decided. */
   readonly answer: Promise<HttpAnswer> | null;
   /** Resolves when the session has ended and its end is logged. */
@@ -104,11 +116,24 @@ export class SessionRun implements SessionListener {
 
   constructor(options: SessionRunOptions) {
     this.id = options.id;
+    this.isDurable = options.isDurable;
     this.#options = options;
-    this.answer = options.isSync ? new Promise((resolve) => (this.#respond = resolve)) : null;
+    const { resumed } = options;
+    this.answer =
+      options.isSync && resumed === undefined
+        ? new Promise((resolve) => (this.#respond = resolve))
+        : null;
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
 
+    if (resumed !== undefined) {
+      this.#seq = resumed.nextLogSeq;
+      this.note(
+        `resumed after the server restarted: replaying ${resumed.entries} recorded entr${resumed.entries === 1 ? "y" : "ies"}` +
+          " (calls made again in the replay are answered from the record, and not logged again)",
+      );
+      return;
+    }
     const now = new Date().toISOString();
     options.store.insertSession({
       id: options.id,
@@ -157,7 +182,14 @@ export class SessionRun implements SessionListener {
     this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
   }
 
-  onCall(record: CallRecord): void {
+  onCall(record: CallRecord, replayed: boolean): void {
+    if (this.#suspended) return;
+    if (replayed) {
+      // Logged before the restart; only what it does to the server's state is done again.
+      if (record.binding === "unsubscribe")
+        this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
+      return;
+    }
     const redact = this.#options.redactor;
     switch (record.binding) {
       case "print": {
@@ -179,7 +211,14 @@ export class SessionRun implements SessionListener {
     }
   }
 
-  onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void {
+  onSubscribe(
+    args: [source: string, filter: string | null],
+    answer: HostAnswer,
+    replayed: boolean,
+  ): void {
+    // A replayed subscription was restored with the session (it may have had events queued).
+    if (replayed || this.#suspended) return;
+    this.#options.journal?.subscribed(this.id, { args, answer });
     const redact = this.#options.redactor;
     if (!answer.ok) {
       this.#logCall({ binding: "subscribe", args, error: answer.message });
@@ -192,13 +231,50 @@ export class SessionRun implements SessionListener {
   }
 
   async onAsyncCall(record: AsyncCallRecord): Promise<HostReply> {
+    // Made again, live, when the session resumes.
+    if (this.#suspended)
+      return { answer: { ok: false, message: "the server is stopping" }, cpuMs: 0 };
     const answer = await this.#runHostCall(record.binding, record.args, () =>
       this.#calls.answer(record),
     );
+    // Journaled as it is sent: a replay gives the session this answer instead of asking again.
+    // Key imports keep their arguments too, so that the key can be imported again on resume.
+    if (this.#options.journal !== null && !this.#suspended) {
+      const keyArgs = record.binding === "crypto_import_key" ? record.args : null;
+      this.#options.journal.answer(this.id, record.call_id, answer, keyArgs);
+    }
     return { answer, cpuMs: this.#calls.takeCpuMs() };
   }
 
+  onEntry(entry: JournalEntry): void {
+    if (!this.#suspended) this.#options.journal?.entry(this.id, entry);
+  }
+
+  /** Keys the session imported before a restart, imported again (see journal-store.ts). */
+  restoreKeys(imports: Parameters<HostCalls["restoreKeys"]>[0]): Promise<void> {
+    return this.#calls.restoreKeys(imports);
+  }
+
+  /**
+   * The server is stopping: let go of this durable session without ending it. Its row stays
+   * `running` and its journal stays, so it resumes when the server starts again; what the
+   * sandbox says of it from now on is not recorded.
+   */
+  suspend(): void {
+    if (this.#suspended) return;
+    this.note("the server is stopping; the session will resume when it starts again");
+    this.#suspended = true;
+  }
+
   onEnd(end: SessionEnd): void {
+    if (this.#suspended) {
+      this.#calls.end(true);
+      this.#pending.clear();
+      this.#decide(jsonAnswer(503, { error: "the server is stopping", session_id: this.id }));
+      this.#options.onDone(this);
+      this.#markDone();
+      return;
+    }
     // Pending host work stops here: fetches are aborted, queued crypto work dropped.
     this.#calls.end();
     for (const pending of this.#pending)
@@ -242,6 +318,7 @@ export class SessionRun implements SessionListener {
       reason,
       Math.round(end.cpuMs * 1000) / 1000,
     );
+    this.#options.journal?.delete(this.id);
     this.#log("state", reason === null ? { state } : { state, reason }, now);
     if (this.#options.logger.isLevelEnabled("debug")) {
       this.#logger().debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");

@@ -101,7 +101,20 @@ DROP INDEX sessions_by_state;
 CREATE INDEX sessions_unfinished ON sessions(state) WHERE state IN ('created', 'running');
 `;
 
+// A durable session's journal: what it was given, so that it can be replayed after a restart
+// (see journal-store.ts). Rows live while their session runs, and go when it ends.
+const SCHEMA_V4 = `
+CREATE TABLE session_journal (
+  session_id  TEXT NOT NULL,
+  kind        TEXT NOT NULL CHECK (kind IN ('start', 'timer', 'settle', 'answer', 'host_answer')),
+  ref         INTEGER,
+  clock_ms    INTEGER,
+  data        BLOB
+);
+CREATE INDEX session_journal_by_session ON session_journal(session_id);
+`;
+
 /** Each entry moves a database from the version before it to its own; index + 1 = version. */
-export const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+export const MIGRATIONS: readonly string[] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -239,37 +239,64 @@ export class SessionsStore {
   }
 
   /**
-   * After a crash or restart: sessions that were `created` or `running` cannot go on (their
-   * isolates are gone); end them as `error`, with the reason in their log.
+   * After a crash or restart: non-durable sessions that were `created` or `running` cannot go
+   * on (their isolates are gone); end them as `error`, with the reason in their log. Durable
+   * ones are left for `unfinishedDurable`, with their subscriptions.
    */
   failInterrupted(reason: string, time: string): number {
     const db = this.#queue.db;
+    this.#queue.flush();
     return db.transaction(() => {
-      const rows = db
-        .prepare<[], { id: string; next: number }>(
-          `SELECT s.id, COALESCE((SELECT MAX(seq) FROM session_log l WHERE l.session_id = s.id), -1) + 1 AS next
-           FROM sessions s WHERE s.state IN ('created', 'running')`,
+      const ids = db
+        .prepare<[], { id: string }>(
+          "SELECT id FROM sessions WHERE state IN ('created', 'running') AND is_durable = 0",
         )
         .all();
-      for (const row of rows) {
-        this.#insertLog.run(
-          row.id,
-          row.next,
-          time,
-          "error",
-          JSON.stringify({ name: "Error", message: reason, stack: null }),
-        );
-        this.#insertLog.run(
-          row.id,
-          row.next + 1,
-          time,
-          "state",
-          JSON.stringify({ state: "error", reason }),
-        );
-        this.#endSession.run("error", time, time, reason, null, row.id);
-      }
-      db.prepare("UPDATE subscriptions SET ended_at = ? WHERE ended_at IS NULL").run(time);
-      return rows.length;
+      for (const { id } of ids) this.#fail(id, reason, time);
+      const unfinished = "SELECT id FROM sessions WHERE state IN ('created', 'running')";
+      db.prepare(
+        `UPDATE subscriptions SET ended_at = ? WHERE ended_at IS NULL AND session_id NOT IN (${unfinished})`,
+      ).run(time);
+      // Journals whose session ended without the delete being written.
+      db.prepare(`DELETE FROM session_journal WHERE session_id NOT IN (${unfinished})`).run();
+      return ids.length;
     })();
+  }
+
+  /** Durable sessions a crash or restart left unfinished, oldest first. */
+  unfinishedDurable(): (SessionRow & { next_log_seq: number })[] {
+    this.#queue.flush();
+    return this.#queue.db
+      .prepare<[], SessionRow & { next_log_seq: number }>(
+        `SELECT s.*, COALESCE((SELECT MAX(seq) FROM session_log l WHERE l.session_id = s.id), -1) + 1
+                  AS next_log_seq
+         FROM sessions s WHERE s.state IN ('created', 'running') AND s.is_durable = 1
+         ORDER BY s.created_at, s.rowid`,
+      )
+      .all();
+  }
+
+  /** End an unfinished session as `error` at once, with `reason` in its log. */
+  failUnfinished(id: string, reason: string, time: string): void {
+    this.#queue.flush();
+    this.#queue.db.transaction(() => {
+      this.#fail(id, reason, time);
+      this.#queue.db
+        .prepare("UPDATE subscriptions SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL")
+        .run(time, id);
+      this.#queue.db.prepare("DELETE FROM session_journal WHERE session_id = ?").run(id);
+    })();
+  }
+
+  #fail(id: string, reason: string, time: string): void {
+    const { next } = this.#queue.db
+      .prepare<[string], { next: number }>(
+        "SELECT COALESCE(MAX(seq), -1) + 1 AS next FROM session_log WHERE session_id = ?",
+      )
+      .get(id)!;
+    const error = JSON.stringify({ name: "Error", message: reason, stack: null });
+    this.#insertLog.run(id, next, time, "error", error);
+    this.#insertLog.run(id, next + 1, time, "state", JSON.stringify({ state: "error", reason }));
+    this.#endSession.run("error", time, time, reason, null, id);
   }
 }

@@ -64,4 +64,32 @@ export class SubscriptionsStore {
   delivered(subscriptionId: string, eventId: string, time: string): void {
     this.#queue.push(() => this.#deliver.run(time, subscriptionId, eventId));
   }
+
+  /** Ids of the session's subscriptions that have not ended. */
+  openOf(sessionId: string): Set<string> {
+    this.#queue.flush();
+    const rows = this.#queue.db
+      .prepare<[string], { id: string }>(
+        "SELECT id FROM subscriptions WHERE session_id = ? AND ended_at IS NULL",
+      )
+      .all(sessionId);
+    return new Set(rows.map((row) => row.id));
+  }
+
+  /** Events queued for these subscriptions and not delivered, in the order they arrived. */
+  waiting(
+    subscriptionIds: string[],
+  ): { subscriptionId: string; eventId: string; trigger: string }[] {
+    if (subscriptionIds.length === 0) return [];
+    this.#queue.flush();
+    return this.#queue.db
+      .prepare<string[], { subscriptionId: string; eventId: string; trigger: string }>(
+        `SELECT se.subscription_id AS subscriptionId, se.event_id AS eventId, e.trigger AS trigger
+         FROM subscription_events se JOIN events e ON e.id = se.event_id
+         WHERE se.delivered_at IS NULL
+           AND se.subscription_id IN (SELECT value FROM json_each(?))
+         ORDER BY e.rowid`,
+      )
+      .all(JSON.stringify(subscriptionIds));
+  }
 }

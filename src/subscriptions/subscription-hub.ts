@@ -141,6 +141,39 @@ export class SubscriptionHub {
     });
   }
 
+  /**
+   * Bring back the subscriptions of durable sessions resumed after a restart, in memory only
+   * (their rows are still open), with the events queued for them and not taken: those wait
+   * again, in the order they arrived. Called before any new event is published.
+   */
+  restore(
+    subscriptions: {
+      sessionId: string;
+      project: string;
+      id: string;
+      source: string;
+      filter: string | null;
+    }[],
+    waiting: { subscriptionId: string; eventId: string; trigger: string }[],
+  ): void {
+    for (const { sessionId, project, id, source, filter } of subscriptions) {
+      const subscription: Subscription = {
+        id,
+        sessionId,
+        key: sourceKey(project, source),
+        filter,
+        queue: [],
+        toldFilterFailed: false,
+      };
+      this.#byId.set(id, subscription);
+      setOf(this.#bySource, subscription.key).add(subscription);
+      setOf(this.#bySession, sessionId).add(subscription);
+    }
+    for (const { subscriptionId, eventId, trigger } of waiting) {
+      this.#byId.get(subscriptionId)?.queue.push({ seq: ++this.#seq, eventId, trigger });
+    }
+  }
+
   unsubscribe(sessionId: string, id: string): void {
     const subscription = this.#byId.get(id);
     if (subscription === undefined || subscription.sessionId !== sessionId) return;
@@ -303,8 +336,12 @@ export class SubscriptionHub {
     });
   }
 
-  /** The session is over: its subscriptions end and its waiting calls are dropped. */
-  endSession(sessionId: string): void {
+  /**
+   * The session is over: its subscriptions end and its waiting calls are dropped. `suspended`:
+   * the server is stopping and the session (a durable one) will resume when it starts again;
+   * it lets go of them here but they stay open in SQLite, to be restored then.
+   */
+  endSession(sessionId: string, suspended = false): void {
     for (const waiter of this.#waiters.get(sessionId) ?? [])
       clearTimeout(waiter.timer ?? undefined);
     this.#waiters.delete(sessionId);
@@ -313,7 +350,7 @@ export class SubscriptionHub {
     if (subscriptions === undefined) return;
     const now = new Date().toISOString();
     for (const subscription of [...subscriptions]) this.#remove(subscription, now, false);
-    this.#store.endForSession(sessionId, now);
+    if (!suspended) this.#store.endForSession(sessionId, now);
   }
 
   #settle(sessionId: string, waiter: Waiter, event: QueuedEvent | null): void {

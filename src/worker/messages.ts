@@ -8,6 +8,7 @@ import type {
   AsyncCallRecord,
   CallRecord,
   HostAnswer,
+  JournalEntry,
   SandboxConfig,
   SessionEnd,
   StartRequest,
@@ -43,16 +44,23 @@ export type FromSandbox =
   | { type: "deployed"; deploymentId: string }
   | { type: "deploy_failed"; deploymentId: string; message: string }
   | { type: "drained"; deploymentId: string }
-  | { type: "call"; sessionId: string; record: CallRecord }
-  /** A call the sandbox process answered itself (`subscribe`), for the server to act on and log. */
+  /** `replayed`: made again in a durable session's replay (the server has logged it). */
+  | { type: "call"; sessionId: string; record: CallRecord; replayed: boolean }
+  /**
+   * A call the sandbox process answered itself (`subscribe`), for the server to act on and log;
+   * `replayed` as for `call` (the answer is the one from before the restart).
+   */
   | {
       type: "host_call";
       sessionId: string;
       binding: "subscribe";
       args: [string, string | null];
       answer: HostAnswer;
+      replayed: boolean;
     }
   | { type: "async_call"; sessionId: string; record: AsyncCallRecord }
+  /** A durable session was given an entry: for its journal. */
+  | { type: "entry"; sessionId: string; entry: JournalEntry }
   | { type: "end"; sessionId: string; end: SessionEnd };
 
 /** Messages travel in batches: one IPC write per turn of the sender's event loop. */

@@ -13,6 +13,7 @@ import type {
   CallRecord,
   HostAnswer,
   HostReply,
+  JournalEntry,
   SessionEnd,
   StartRequest,
 } from "../../sandbox";
@@ -21,10 +22,17 @@ import { SandboxProcess } from "./sandbox-process";
 
 /** What the server hears about a session running in a sandbox process. */
 export interface SessionListener {
-  onCall(record: CallRecord): void;
+  /** `replayed`: made again in a durable session's replay after a restart. */
+  onCall(record: CallRecord, replayed: boolean): void;
   /** The sandbox process answered `subscribe(source, filter)` with `answer`. */
-  onSubscribe(args: [source: string, filter: string | null], answer: HostAnswer): void;
+  onSubscribe(
+    args: [source: string, filter: string | null],
+    answer: HostAnswer,
+    replayed: boolean,
+  ): void;
   onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
+  /** A durable session was given an entry, to be journaled in this order. */
+  onEntry(entry: JournalEntry): void;
   /** The session ended, whatever ended it; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
 }

@@ -75,12 +75,28 @@ function start(
   const { project } = deployment.spec.config;
   const quota = deployment.subscriptions;
   const session = deployment.sandbox.start(request, {
-    onCall: (record) => {
+    onCall: (record, replayed) => {
       if (record.binding === "unsubscribe") quota.removed(sessionId, record.args[0] as string);
-      send({ type: "call", sessionId, record });
+      send({ type: "call", sessionId, record, replayed });
     },
-    onHostCall: (binding: HostBindingName, args: unknown[]): HostAnswer => {
+    onHostCall: (
+      binding: HostBindingName,
+      args: unknown[],
+      replayed: HostAnswer | null,
+    ): HostAnswer => {
       const [source, filter] = args as [string, string | null];
+      if (replayed !== null) {
+        if (replayed.ok) quota.added(sessionId, replayed.value as string);
+        send({
+          type: "host_call",
+          sessionId,
+          binding,
+          args: [source, filter],
+          answer: replayed,
+          replayed: true,
+        });
+        return replayed;
+      }
       let answer: HostAnswer;
       try {
         quota.check();
@@ -91,9 +107,17 @@ function start(
         if (!(error instanceof SubscriptionError) && !(error instanceof QuotaError)) throw error;
         answer = { ok: false, message: error.message };
       }
-      send({ type: "host_call", sessionId, binding, args: [source, filter], answer });
+      send({
+        type: "host_call",
+        sessionId,
+        binding,
+        args: [source, filter],
+        answer,
+        replayed: false,
+      });
       return answer;
     },
+    onEntry: (entry) => send({ type: "entry", sessionId, entry }),
     onAsyncCall: (record: AsyncCallRecord) =>
       new Promise<HostReply>((resolve) => {
         pendingCalls.set(`${sessionId}:${record.call_id}`, resolve);

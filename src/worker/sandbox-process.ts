@@ -146,10 +146,13 @@ export class SandboxProcess {
     this.#touch(message.sessionId);
     switch (message.type) {
       case "call":
-        listener.onCall(message.record);
+        listener.onCall(message.record, message.replayed);
         break;
       case "host_call":
-        listener.onSubscribe(message.args, message.answer);
+        listener.onSubscribe(message.args, message.answer, message.replayed);
+        break;
+      case "entry":
+        listener.onEntry(message.entry);
         break;
       case "async_call": {
         const { sessionId } = message;

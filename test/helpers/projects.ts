@@ -8,6 +8,7 @@ export interface TriggerSpec {
   name: string;
   call?: string;
   is_sync?: boolean;
+  is_durable?: boolean;
   timeout?: string;
   event_type?: string;
 }
@@ -20,6 +21,7 @@ export function manifest(project: string, triggers: TriggerSpec[], extra = ""): 
     lines.push(`    - name: ${t.name}`, "      type: webhook");
     if (t.call) lines.push(`      call: ${t.call}`);
     if (t.is_sync !== undefined) lines.push(`      is_sync: ${t.is_sync}`);
+    if (t.is_durable !== undefined) lines.push(`      is_durable: ${t.is_durable}`);
     if (t.timeout) lines.push(`      timeout: ${t.timeout}`);
     if (t.event_type) lines.push(`      event_type: ${t.event_type}`);
   }

@@ -1,0 +1,168 @@
+/**
+ * Durable sessions' journals. A durable session is decided by what it is given: its event and
+ * random seed, then timers and answers in the order they came. The journal keeps those, so
+ * that after a restart the session can be run again on the same code and given the same
+ * things (a replay), which brings it back to where it was; then it goes on.
+ *
+ * Rows, in the order they are written (their rowid):
+ * - `start`: the seed (`data`) and the clock of the first entry;
+ * - `answer`: the host's answer to async call `ref`, written as it is sent;
+ * - `settle`, `timer`: the session was given answer or timer `ref`, at `clock_ms`;
+ * - `host_answer`: a `subscribe` call's arguments and answer, in the order they were made.
+ * Values are kept as V8 serializes them (byte arrays stay byte arrays). A journal is deleted
+ * when its session ends. It holds what the session was given unredacted (fetched bodies, the
+ * filter text it subscribed with): the database already holds the project's secrets in its
+ * deployments, so it needs no less care than before.
+ */
+import type { Statement } from "better-sqlite3";
+import { deserialize, serialize } from "node:v8";
+import type { AsyncBindings, HostAnswer, JournalEntry, ReplayEntry } from "../../sandbox";
+import type { WriteQueue } from "./write-queue";
+
+/** A `subscribe` call as the journal keeps it. */
+export interface JournaledSubscribe {
+  args: [source: string, filter: string | null];
+  answer: HostAnswer;
+}
+
+/** A key a session imported: imported again on resume, since keys stay in the host. */
+export interface JournaledKeyImport {
+  args: AsyncBindings["crypto_import_key"]["args"];
+  answer: HostAnswer;
+}
+
+/** What a durable session needs to be replayed. */
+export interface Journal {
+  entropy: Uint8Array;
+  clockMs: number;
+  replay: ReplayEntry[];
+  subscribes: JournaledSubscribe[];
+  /** In the order they were answered. */
+  keyImports: JournaledKeyImport[];
+}
+
+/** An `answer` row's data. */
+interface JournaledAnswer {
+  answer: HostAnswer;
+  keyArgs: JournaledKeyImport["args"] | null;
+}
+
+type Kind = "start" | "timer" | "settle" | "answer" | "host_answer";
+
+interface JournalRow {
+  kind: Kind;
+  ref: number | null;
+  clock_ms: number | null;
+  data: Buffer | null;
+}
+
+export class JournalStore {
+  readonly #queue: WriteQueue;
+  readonly #insert: Statement<[string, Kind, number | null, number | null, Buffer | null]>;
+  readonly #delete: Statement<[string]>;
+  readonly #read: Statement<[string], JournalRow>;
+
+  constructor(queue: WriteQueue) {
+    this.#queue = queue;
+    const db = queue.db;
+    this.#insert = db.prepare(
+      "INSERT INTO session_journal (session_id, kind, ref, clock_ms, data) VALUES (?, ?, ?, ?, ?)",
+    );
+    this.#delete = db.prepare("DELETE FROM session_journal WHERE session_id = ?");
+    this.#read = db.prepare(
+      "SELECT kind, ref, clock_ms, data FROM session_journal WHERE session_id = ? ORDER BY rowid",
+    );
+  }
+
+  start(sessionId: string, entropy: Uint8Array, clockMs: number): void {
+    this.#write(sessionId, "start", null, clockMs, Buffer.from(entropy));
+  }
+
+  /** `keyArgs`: a key import's arguments (see `JournaledKeyImport`). */
+  answer(
+    sessionId: string,
+    callId: number,
+    answer: HostAnswer,
+    keyArgs: JournaledKeyImport["args"] | null,
+  ): void {
+    const data: JournaledAnswer = { answer, keyArgs };
+    this.#write(sessionId, "answer", callId, null, serialize(data));
+  }
+
+  entry(sessionId: string, entry: JournalEntry): void {
+    const ref = entry.kind === "timer" ? entry.timerId : entry.callId;
+    this.#write(sessionId, entry.kind, ref, entry.clockMs, null);
+  }
+
+  subscribed(sessionId: string, subscribe: JournaledSubscribe): void {
+    this.#write(sessionId, "host_answer", null, null, serialize(subscribe));
+  }
+
+  delete(sessionId: string): void {
+    this.#queue.push(() => this.#delete.run(sessionId));
+  }
+
+  /**
+   * The session's journal, or `null` when it has no start. Answers that were sent but not yet
+   * given to the session when the server stopped are given after everything else (at
+   * `nowMs`): the session would have had them next. An entry whose answer is missing ends the
+   * replay there; what came after it is done again, live.
+   */
+  read(sessionId: string, nowMs: number): Journal | null {
+    this.#queue.flush();
+    const rows = this.#read.all(sessionId);
+    const start = rows.find((row) => row.kind === "start");
+    if (start === undefined || start.data === null) return null;
+    const answers = new Map<number, HostAnswer>();
+    const keyImports: JournaledKeyImport[] = [];
+    for (const row of rows) {
+      if (row.kind !== "answer") continue;
+      const { answer, keyArgs } = deserialize(row.data!) as JournaledAnswer;
+      answers.set(row.ref!, answer);
+      if (keyArgs !== null) keyImports.push({ args: keyArgs, answer });
+    }
+
+    const replay: ReplayEntry[] = [];
+    let complete = true;
+    for (const row of rows) {
+      if (row.kind === "timer") {
+        replay.push({ kind: "timer", timerId: row.ref!, clockMs: row.clock_ms! });
+      } else if (row.kind === "settle") {
+        const answer = answers.get(row.ref!);
+        if (answer === undefined) {
+          complete = false;
+          break;
+        }
+        answers.delete(row.ref!);
+        replay.push({ kind: "settle", callId: row.ref!, clockMs: row.clock_ms!, answer });
+      }
+    }
+    // Each of these calls was made in an entry above (its answer was sent after it), so the
+    // replay makes it again before its answer comes. Past a cut, that no longer holds.
+    if (complete) {
+      for (const [callId, answer] of [...answers].sort(([a], [b]) => a - b))
+        replay.push({ kind: "settle", callId, clockMs: nowMs, answer });
+    }
+
+    const subscribes = rows
+      .filter((row) => row.kind === "host_answer")
+      .map((row) => deserialize(row.data!) as JournaledSubscribe);
+    return {
+      entropy: new Uint8Array(start.data),
+      clockMs: start.clock_ms!,
+      replay,
+      subscribes,
+      keyImports,
+    };
+  }
+
+  #write(
+    sessionId: string,
+    kind: Kind,
+    ref: number | null,
+    clockMs: number | null,
+    data: Buffer | null,
+  ): void {
+    this.#queue.push(() => this.#insert.run(sessionId, kind, ref, clockMs, data));
+  }
+}

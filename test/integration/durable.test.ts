@@ -1,0 +1,301 @@
+// Durable sessions (SPEC §6): stopped by a shutdown or killed with the server, they come back
+// when it starts again, replayed from their journal, and go on where they were.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { deployProgram, manifest } from "../helpers/projects";
+import { startTestServer, type TestServer } from "../helpers/test-server";
+
+const BIN = fileURLToPath(new URL("../../bin/isohook.js", import.meta.url));
+
+// What the session prints before and after its waits: the clock, random numbers and a UUID it
+// read at the start must come out the same after a replay. The clock of a durable session does
+// not move within an entry, so `frozen` is true.
+const PROGRAM = `
+import { next_event, subscribe } from "autokitteh";
+
+export async function on_start(event: any) {
+  const t = Date.now();
+  // Real time passes here (a few milliseconds of work); the session's clock does not.
+  let spin = 0;
+  for (let i = 0; i < 3_000_000; i++) spin += i % 7;
+  const first = {
+    t,
+    frozen: Date.now() === t && new Date().getTime() === t,
+    iso: new Date().toISOString(),
+    r: Math.random(),
+    u: crypto.randomUUID(),
+  };
+  console.log("first " + JSON.stringify(first));
+  const sub = subscribe("evt");
+  const a = await next_event(sub);
+  console.log("got " + a!.body.json.n);
+  const sleep = Number(event.data.url.query.sleep ?? 0);
+  if (sleep > 0) await new Promise((resolve) => setTimeout(resolve, sleep));
+  const b = await next_event(sub);
+  const later = Date.now();
+  console.log("got " + b!.body.json.n + " " + JSON.stringify(first) + " " + (later >= t && spin > 0));
+  return "done";
+}
+`;
+
+const TRIGGERS = [
+  { name: "start", call: "program.ts:on_start", is_sync: false, is_durable: true },
+  { name: "evt" },
+];
+
+type Log = Awaited<ReturnType<TestServer["log"]>>;
+
+const prints = (log: Log) =>
+  log.filter((e) => e.kind === "print").map((e) => e.data.text as string);
+const notes = (log: Log) =>
+  log.filter((e) => e.kind === "note").map((e) => e.data.message as string);
+
+async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => boolean) {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await read();
+    if (ok(value)) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The same webhook path on a server that now listens elsewhere. */
+const on = (base: string, webhookUrl: string) => base + new URL(webhookUrl).pathname;
+
+/** Checks the whole log of a session that was resumed once and then completed. */
+function expectReplayed(log: Log, lastEvent: number) {
+  const printed = prints(log);
+  expect(printed).toHaveLength(3);
+  const first = JSON.parse(printed[0]!.slice("first ".length)) as { frozen: boolean };
+  expect(first.frozen).toBe(true);
+  expect(printed[1]).toBe("got 1");
+  // Computed again in the replay: the same clock, random numbers and UUID as the first time.
+  expect(printed[2]).toBe(`got ${lastEvent} ${JSON.stringify(first)} true`);
+  expect(notes(log).some((n) => /^resumed after the server restarted: replaying \d+/.test(n))).toBe(
+    true,
+  );
+  // Each call is logged once: the replay's own calls are not logged again.
+  expect(log.filter((e) => e.kind === "call" && e.data.binding === "subscribe")).toHaveLength(1);
+  expect(log.filter((e) => e.kind === "call" && e.data.binding === "next_event")).toHaveLength(2);
+  const states = log.filter((e) => e.kind === "state").map((e) => e.data.state as string);
+  expect(states).toEqual(["created", "running", "completed"]);
+  const seqs = log.map((e) => e.seq);
+  expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  expect(new Set(seqs).size).toBe(seqs.length);
+}
+
+describe("durable sessions", () => {
+  const dirs: string[] = [];
+  afterAll(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("resume after a shutdown, with the event that waited and the timer that was pending", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    let t = await startTestServer({ dataDir });
+    try {
+      const deployed = await deployProgram(t, "durable", PROGRAM, TRIGGERS);
+      const startUrl = t.webhook(deployed, "start");
+      const evtUrl = t.webhook(deployed, "evt");
+      const accepted = await fetch(`${startUrl}?sleep=1000`, { method: "POST" });
+      expect(accepted.status).toBe(202);
+      const id = accepted.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await fetch(evtUrl, { method: "POST", body: '{"n": 1}' });
+      await until(
+        "the first event",
+        () => t.log(id),
+        (log) => prints(log).includes("got 1"),
+      );
+      // It sleeps in a timer now; this event waits in its queue, across the restart.
+      await fetch(evtUrl, { method: "POST", body: '{"n": 2}' });
+      await t.close();
+
+      t = await startTestServer({ dataDir });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      const log = await t.log(id);
+      expect(ended.state, JSON.stringify(log)).toBe("completed");
+      expectReplayed(log, 2);
+      expect(notes(log)).toContain(
+        "the server is stopping; the session will resume when it starts again",
+      );
+      const journal = t
+        .db()
+        .prepare("SELECT COUNT(*) AS n FROM session_journal WHERE session_id = ?")
+        .get(id) as { n: number };
+      expect(journal.n).toBe(0);
+      // The webhook still works on the restarted server, and the subscription is over.
+      const after = await fetch(on(t.url, evtUrl), { method: "POST", body: '{"n": 3}' });
+      expect(after.status).toBe(202);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("resumes on the deployment it started on, after a newer one became active", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    const version = (v: string) => `
+      import { next_event, subscribe } from "autokitteh";
+      export async function on_start() {
+        const event = await next_event(subscribe("evt"));
+        console.log("${v} " + event!.body.json.n);
+      }`;
+    let t = await startTestServer({ dataDir });
+    try {
+      const first = await deployProgram(t, "versions", version("v1"), TRIGGERS);
+      const accepted = await fetch(t.webhook(first, "start"), { method: "POST" });
+      const id = accepted.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await deployProgram(t, "versions", version("v2"), TRIGGERS);
+      await t.close();
+
+      t = await startTestServer({ dataDir });
+      await fetch(on(t.url, t.webhook(first, "evt")), { method: "POST", body: '{"n": 4}' });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      const log = await t.log(id);
+      expect(ended.state, JSON.stringify(log)).toBe("completed");
+      expect(prints(log)).toEqual(["v1 4"]);
+      // New sessions run the active deployment.
+      const next = await fetch(on(t.url, t.webhook(first, "start")), { method: "POST" });
+      const nextId = next.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(nextId),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await fetch(on(t.url, t.webhook(first, "evt")), { method: "POST", body: '{"n": 5}' });
+      await t.waitForSession(nextId, ["completed"]);
+      expect(prints(await t.log(nextId))).toEqual(["v2 5"]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("a non-durable session of the same kind ends as error at a restart", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    let t = await startTestServer({ dataDir });
+    try {
+      const triggers = [{ ...TRIGGERS[0]!, is_durable: false }, TRIGGERS[1]!];
+      const deployed = await deployProgram(t, "fleeting", PROGRAM, triggers);
+      const accepted = await fetch(t.webhook(deployed, "start"), { method: "POST" });
+      const id = accepted.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await t.close();
+      t = await startTestServer({ dataDir });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      expect(ended.state).toBe("error");
+    } finally {
+      await t.close();
+    }
+  });
+
+  describe("when the server process is killed", () => {
+    let server: ChildProcess | undefined;
+    afterAll(() => server?.kill("SIGKILL"));
+
+    async function serve(dataDir: string, projectDir: string): Promise<string> {
+      rmSync(path.join(dataDir, "server.json"), { force: true });
+      let output = "";
+      server = spawn(
+        process.execPath,
+        [
+          "--no-node-snapshot",
+          BIN,
+          "serve",
+          "--port",
+          "0",
+          "--data",
+          dataDir,
+          "--deploy",
+          projectDir,
+        ],
+        {
+          env: { ...process.env, ISOHOOK_TOKEN: "", ISOHOOK_LOG_LEVEL: "warn" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      server.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      server.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      const file = path.join(dataDir, "server.json");
+      const deadline = Date.now() + 20_000;
+      while (!existsSync(file) || !output.includes("curl")) {
+        if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return (JSON.parse(readFileSync(file, "utf8")) as { url: string }).url;
+    }
+
+    it("resumes the session from its journal and goes on", async () => {
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+      const projectDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-project-"));
+      dirs.push(dataDir, projectDir);
+      mkdirSync(projectDir, { recursive: true });
+      writeFileSync(path.join(projectDir, "autokitteh.yaml"), manifest("crashy", TRIGGERS));
+      writeFileSync(path.join(projectDir, "program.ts"), PROGRAM);
+
+      let url = await serve(dataDir, projectDir);
+      const token = readFileSync(path.join(dataDir, "token"), "utf8").trim();
+      const api = async (route: string) =>
+        (await (
+          await fetch(url + route, { headers: { authorization: `Bearer ${token}` } })
+        ).json()) as Record<string, any>;
+      const hooks = await api("/api/projects/crashy");
+      const hook = (name: string) =>
+        new URL(hooks.triggers.find((x: { name: string }) => x.name === name).webhook_url).pathname;
+      const log = async (id: string) => (await api(`/api/sessions/${id}/log`)).log as Log;
+
+      const accepted = await fetch(url + hook("start"), { method: "POST" });
+      const id = accepted.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => log(id),
+        (l) => l.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await fetch(url + hook("evt"), { method: "POST", body: '{"n": 1}' });
+      await until(
+        "the first event",
+        () => log(id),
+        (l) => prints(l).includes("got 1"),
+      );
+
+      server!.kill("SIGKILL");
+      await new Promise((r) => server!.once("exit", r));
+      url = await serve(dataDir, projectDir);
+      await until(
+        "the resume",
+        () => log(id),
+        (l) => notes(l).some((n) => n.startsWith("resumed after the server restarted")),
+      );
+      await fetch(url + hook("evt"), { method: "POST", body: '{"n": 7}' });
+      const ended = await until(
+        "the end",
+        () => api(`/api/sessions/${id}`),
+        (s) => ["completed", "error", "stopped"].includes(s.state as string),
+      );
+      const final = await log(id);
+      expect(ended.state, JSON.stringify(final)).toBe("completed");
+      expectReplayed(final, 7);
+    });
+  });
+});
