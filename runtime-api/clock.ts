@@ -22,6 +22,8 @@ export function createDate(registry: SessionRegistry): DateConstructor {
 
   const method = (value: unknown) => ({ value, writable: true, configurable: true });
   Object.defineProperties(SessionDate, {
+    // Set, not left to the function's own: the bundler may rename it.
+    name: { value: "Date" },
     length: { value: 7 },
     // Dates made through either constructor share the one prototype, so `instanceof` and
     // subclasses work as they do with the real `Date`.

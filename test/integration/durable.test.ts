@@ -1,6 +1,8 @@
 // Durable sessions (SPEC §6): stopped by a shutdown or killed with the server, they come back
 // when it starts again, replayed from their journal, and go on where they were.
 import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -184,6 +186,81 @@ describe("durable sessions", () => {
       expect(prints(await t.log(nextId))).toEqual(["v2 5"]);
     } finally {
       await t.close();
+    }
+  });
+
+  it("gives a replay its fetch responses and keys from the journal, and Date stays a Date", async () => {
+    let hits = 0;
+    const origin = createServer((_req, res) => res.end(`hit-${++hits}`));
+    await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
+    const target = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/`;
+    const program = `
+      import { next_event, subscribe } from "autokitteh";
+      export async function on_start(event: any) {
+        const fetched = await (await fetch(event.data.url.query.target)).text();
+        const key = await crypto.subtle.importKey(
+          "raw", new TextEncoder().encode("key"), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+        const sign = async () =>
+          btoa(String.fromCharCode(...new Uint8Array(
+            await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("text")))));
+        class Later extends Date {}
+        const dates = {
+          instance: new Date() instanceof Date,
+          subclass: new Later(0) instanceof Date && new Later(0).getTime() === 0,
+          utc: Date.UTC(2020, 0, 1),
+          parse: Date.parse("2020-01-01T00:00:00Z"),
+          called: typeof Date(),
+          name: Date.name,
+          length: Date.length,
+          given: new Date(5).getTime(),
+        };
+        console.log("before " + fetched + " " + (await sign()) + " " + JSON.stringify(dates));
+        const next = await next_event(subscribe("evt"));
+        console.log("after " + fetched + " " + (await sign()) + " " + next!.body.json.n);
+      }`;
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    let t = await startTestServer({ dataDir, fetchAllowPrivate: true });
+    try {
+      const response = await t.deployFiles({
+        "autokitteh.yaml": manifest("fetches", TRIGGERS, '  allow_net: ["127.0.0.1"]'),
+        "program.ts": program,
+      });
+      expect(response.status).toBe(201);
+      const deployed = (await response.json()) as Parameters<TestServer["webhook"]>[0];
+      const startUrl = `${t.webhook(deployed, "start")}?target=${encodeURIComponent(target)}`;
+      const id = (await fetch(startUrl, { method: "POST" })).headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      await t.close();
+
+      t = await startTestServer({ dataDir, fetchAllowPrivate: true });
+      await fetch(on(t.url, t.webhook(deployed, "evt")), { method: "POST", body: '{"n": 9}' });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      const log = await t.log(id);
+      expect(ended.state, JSON.stringify(log)).toBe("completed");
+      const [before, after] = prints(log);
+      const [, fetched, signature, dates] = before!.split(" ");
+      expect(fetched).toBe("hit-1");
+      expect(JSON.parse(dates!)).toEqual({
+        instance: true,
+        subclass: true,
+        utc: 1577836800000,
+        parse: 1577836800000,
+        called: "string",
+        name: "Date",
+        length: 7,
+        given: 5,
+      });
+      // The replay got the journaled response (the origin saw one request) and the key again.
+      expect(after).toBe(`after hit-1 ${signature} 9`);
+      expect(hits).toBe(1);
+    } finally {
+      await t.close();
+      origin.close();
     }
   });
 
