@@ -68,15 +68,7 @@ try {
     expectBody: "",
     expectStatus: 202,
   });
-  rows.push({
-    name: "isohook sync, is_durable: true",
-    rps: null,
-    p50: null,
-    p99: null,
-    rssMiB: null,
-    errors: 0,
-    note: "n/a: durable sessions are not built yet",
-  });
+  await load("isohook sync, is_durable: true", hooks.durable, { pids, expectBody: EXPECTED });
   const signals = await SubscribedSignals.start();
   const roundTrip = await roundTrips(hooks, signals, pids);
   const wake = await wakeLatency(hooks, signals, pids);
@@ -116,6 +108,7 @@ async function startIsohook(): Promise<{ url: string; pid: number }> {
   const deploy = [
     "examples/simple_api",
     "bench/projects/bench_async",
+    "bench/projects/bench_durable",
     "bench/projects/bench_roundtrip",
   ].map((p) => path.join(ROOT, p));
   const env: NodeJS.ProcessEnv = {
@@ -170,8 +163,10 @@ async function webhookUrls(base: string) {
   const simple = await get("simple_api");
   const asyncProject = await get("bench_async");
   const roundTrip = await get("bench_roundtrip");
+  const durable = await get("bench_durable");
   return {
     sync: simple.api!,
+    durable: durable.api!,
     async: asyncProject.hello!,
     first: roundTrip.first!,
     second: roundTrip.second!,

@@ -4,6 +4,7 @@
  */
 import { randomBytesPooled } from "./random-pool";
 import type {
+  AsyncBindingName,
   AsyncCallRecord,
   CallRecord,
   Entry,
@@ -51,7 +52,25 @@ export type JournalEntry =
 /** An entry to give a durable session again when it is replayed. */
 export type ReplayEntry =
   | { kind: "timer"; timerId: number; clockMs: number }
-  | { kind: "settle"; callId: number; clockMs: number; answer: HostAnswer };
+  | {
+      kind: "settle";
+      callId: number;
+      /** The binding the call was made to; the replay must make the same call. */
+      binding: AsyncBindingName;
+      clockMs: number;
+      answer: HostAnswer;
+      /**
+       * False for an answer that was sent but not yet given when the server stopped: it is
+       * given now, last, and this time its place in the order is journaled.
+       */
+      journaled: boolean;
+    };
+
+/** A `subscribe` call as it was made before a restart, and its answer. */
+export interface RecordedHostCall {
+  args: unknown[];
+  answer: HostAnswer;
+}
 
 /**
  * How a durable session starts: its seed and first clock, chosen (and journaled) by the host.
@@ -61,10 +80,10 @@ export type ReplayEntry =
 export interface DurableStart {
   entropy: Uint8Array;
   clockMs: number;
-  /** Its entries since the start, in the order it had them. */
-  replay: ReplayEntry[];
-  /** The answers its `subscribe` calls had, in the order it made them. */
-  hostAnswers: HostAnswer[];
+  /** A resumed session's entries since its start, in the order it had them; `null` if new. */
+  replay: ReplayEntry[] | null;
+  /** Its `subscribe` calls and their answers, in the order it made them. */
+  hostCalls: RecordedHostCall[];
 }
 
 /** The host's answer to an async call, and the CPU time it spent for the session meanwhile. */
@@ -112,8 +131,8 @@ export interface StartRequest {
 
 /** A durable session's replay in progress. */
 interface Replay {
-  /** Calls whose answers are being given again (they are not made again). */
-  answered: Set<number>;
+  /** Calls whose answers are being given again (they are not made again), and their bindings. */
+  answered: Map<number, AsyncBindingName>;
   /** Timers that fire again from the journal. */
   fired: Set<number>;
   /** Timers set in the replay and still pending: armed when it ends. */
@@ -144,8 +163,8 @@ export class SandboxSession {
   #reportedEnd: SessionEnd | null = null;
   /** A durable session's replay, while it runs; `null` otherwise. */
   #replay: Replay | null = null;
-  /** A durable session's answers to `subscribe` from before a restart, not given again yet. */
-  readonly #hostAnswers: HostAnswer[];
+  /** A durable session's `subscribe` calls from before a restart, not made again yet. */
+  readonly #hostCalls: RecordedHostCall[];
 
   constructor(options: {
     request: StartRequest;
@@ -160,7 +179,7 @@ export class SandboxSession {
     this.#limits = options.limits;
     this.#stacks = options.stacks;
     this.#onDone = options.onDone;
-    this.#hostAnswers = [...(options.request.durable?.hostAnswers ?? [])];
+    this.#hostCalls = [...(options.request.durable?.hostCalls ?? [])];
     this.#wallTimer = setTimeout(
       () =>
         this.#fail({
@@ -193,15 +212,17 @@ export class SandboxSession {
     }
     const { entropy, clockMs, replay } = durable;
     const start = { kind: "start", session_id: sessionId, handler, call, event, entropy } as const;
-    void this.#run({ ...start, clock_ms: clockMs });
-    if (replay.length === 0) return;
-    // Every entry goes into the isolate's queue now, in its order: each one's cause (the call
-    // it answers, the timer it fires) comes from an entry before it, as it did the first time.
-    const answered = new Set<number>();
-    let last: Promise<void> = Promise.resolve();
+    let last = this.#run({ ...start, clock_ms: clockMs });
+    if (replay === null) return;
+    // The start is replayed too. Every entry goes into the isolate's queue now, in its order:
+    // each one's cause (the call it answers, the timer it fires) comes from an entry before it,
+    // as it did the first time.
+    const answered = new Map<number, AsyncBindingName>();
     for (const entry of replay) {
       if (entry.kind === "settle") {
-        answered.add(entry.callId);
+        answered.set(entry.callId, entry.binding);
+        if (!entry.journaled)
+          this.#observer.onEntry({ kind: "settle", callId: entry.callId, clockMs: entry.clockMs });
         last = this.#run({
           kind: "settle",
           session_id: sessionId,
@@ -229,7 +250,8 @@ export class SandboxSession {
    */
   #endReplay(): void {
     const replay = this.#replay;
-    if (replay === null) return;
+    // A session that ends during its replay stays in it: what its stop flushes is replayed.
+    if (replay === null || this.#ending) return;
     this.#replay = null;
     for (const [timerId, { delayMs, repeat }] of replay.timers)
       this.#armTimer(timerId, delayMs, repeat);
@@ -265,7 +287,27 @@ export class SandboxSession {
   /** A call of this session that the host answers at once. */
   hostCall(binding: HostBindingName, args: unknown[]): HostAnswer {
     if (this.#ending) return { ok: false, message: "the session is ending" };
-    return this.#observer.onHostCall(binding, args, this.#hostAnswers.shift() ?? null);
+    const recorded = this.#hostCalls.shift();
+    if (recorded === undefined) return this.#observer.onHostCall(binding, args, null);
+    if (JSON.stringify(recorded.args) !== JSON.stringify(args)) {
+      this.#diverged(
+        `${binding}(${JSON.stringify(args)}) where the journal has ${binding}(${JSON.stringify(recorded.args)})`,
+      );
+      return { ok: false, message: "the session is ending" };
+    }
+    return this.#observer.onHostCall(binding, args, recorded.answer);
+  }
+
+  /**
+   * The replay did not do what the session did the first time (its code reads something
+   * outside its entries): its answers would go to the wrong calls, so it ends here.
+   */
+  #diverged(what: string): void {
+    this.#fail({
+      kind: "error",
+      reason: "the replay diverged from the journal",
+      detail: `after the restart the session made ${what}; a durable session must do the same when given the same entries`,
+    });
   }
 
   /** One record the sandbox made for this session. */
@@ -274,7 +316,12 @@ export class SandboxSession {
     if (record.type === "async_call") {
       const callId = record.call_id;
       // Answered before the restart: the answer is in the isolate's queue already.
-      if (this.#replay?.answered.has(callId)) return;
+      const journaled = this.#replay?.answered.get(callId);
+      if (journaled !== undefined) {
+        if (journaled !== record.binding)
+          this.#diverged(`call ${callId} to ${record.binding}, where the journal has ${journaled}`);
+        return;
+      }
       void this.#observer
         .onAsyncCall(record)
         .catch((error: unknown) => ({

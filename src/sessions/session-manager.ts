@@ -83,8 +83,8 @@ export class SessionManager {
       durable = {
         entropy: randomBytes(ENTROPY_BYTES),
         clockMs: Date.now(),
-        replay: [],
-        hostAnswers: [],
+        replay: null,
+        hostCalls: [],
       };
       this.#journal.start(id, durable.entropy, durable.clockMs);
     }
@@ -114,7 +114,7 @@ export class SessionManager {
       entropy: journal.entropy,
       clockMs: journal.clockMs,
       replay: journal.replay,
-      hostAnswers: journal.subscribes.map((s) => s.answer),
+      hostCalls: journal.subscribes,
     };
     this.#launch(run, deployment, trigger, { id: row.event_id, data: event }, durable);
     return run;

@@ -241,7 +241,7 @@ export class SessionRun implements SessionListener {
     // Key imports keep their arguments too, so that the key can be imported again on resume.
     if (this.#options.journal !== null && !this.#suspended) {
       const keyArgs = record.binding === "crypto_import_key" ? record.args : null;
-      this.#options.journal.answer(this.id, record.call_id, answer, keyArgs);
+      this.#options.journal.answer(this.id, record.call_id, record.binding, answer, keyArgs);
     }
     return { answer, cpuMs: this.#calls.takeCpuMs() };
   }

@@ -16,7 +16,13 @@
  */
 import type { Statement } from "better-sqlite3";
 import { deserialize, serialize } from "node:v8";
-import type { AsyncBindings, HostAnswer, JournalEntry, ReplayEntry } from "../../sandbox";
+import type {
+  AsyncBindingName,
+  AsyncBindings,
+  HostAnswer,
+  JournalEntry,
+  ReplayEntry,
+} from "../../sandbox";
 import type { WriteQueue } from "./write-queue";
 
 /** A `subscribe` call as the journal keeps it. */
@@ -43,6 +49,7 @@ export interface Journal {
 
 /** An `answer` row's data. */
 interface JournaledAnswer {
+  binding: AsyncBindingName;
   answer: HostAnswer;
   keyArgs: JournaledKeyImport["args"] | null;
 }
@@ -82,10 +89,11 @@ export class JournalStore {
   answer(
     sessionId: string,
     callId: number,
+    binding: AsyncBindingName,
     answer: HostAnswer,
     keyArgs: JournaledKeyImport["args"] | null,
   ): void {
-    const data: JournaledAnswer = { answer, keyArgs };
+    const data: JournaledAnswer = { binding, answer, keyArgs };
     this.#write(sessionId, "answer", callId, null, serialize(data));
   }
 
@@ -113,13 +121,13 @@ export class JournalStore {
     const rows = this.#read.all(sessionId);
     const start = rows.find((row) => row.kind === "start");
     if (start === undefined || start.data === null) return null;
-    const answers = new Map<number, HostAnswer>();
+    const answers = new Map<number, JournaledAnswer>();
     const keyImports: JournaledKeyImport[] = [];
     for (const row of rows) {
       if (row.kind !== "answer") continue;
-      const { answer, keyArgs } = deserialize(row.data!) as JournaledAnswer;
+      const answer = deserialize(row.data!) as JournaledAnswer;
       answers.set(row.ref!, answer);
-      if (keyArgs !== null) keyImports.push({ args: keyArgs, answer });
+      if (answer.keyArgs !== null) keyImports.push({ args: answer.keyArgs, answer: answer.answer });
     }
 
     const replay: ReplayEntry[] = [];
@@ -128,20 +136,28 @@ export class JournalStore {
       if (row.kind === "timer") {
         replay.push({ kind: "timer", timerId: row.ref!, clockMs: row.clock_ms! });
       } else if (row.kind === "settle") {
-        const answer = answers.get(row.ref!);
-        if (answer === undefined) {
+        const answered = answers.get(row.ref!);
+        if (answered === undefined) {
           complete = false;
           break;
         }
         answers.delete(row.ref!);
-        replay.push({ kind: "settle", callId: row.ref!, clockMs: row.clock_ms!, answer });
+        const { binding, answer } = answered;
+        replay.push({
+          kind: "settle",
+          callId: row.ref!,
+          binding,
+          clockMs: row.clock_ms!,
+          answer,
+          journaled: true,
+        });
       }
     }
     // Each of these calls was made in an entry above (its answer was sent after it), so the
     // replay makes it again before its answer comes. Past a cut, that no longer holds.
     if (complete) {
-      for (const [callId, answer] of [...answers].sort(([a], [b]) => a - b))
-        replay.push({ kind: "settle", callId, clockMs: nowMs, answer });
+      for (const [callId, { binding, answer }] of [...answers].sort(([a], [b]) => a - b))
+        replay.push({ kind: "settle", callId, binding, clockMs: nowMs, answer, journaled: false });
     }
 
     const subscribes = rows
