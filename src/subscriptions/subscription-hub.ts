@@ -186,7 +186,8 @@ export class SubscriptionHub {
 
   /**
    * A webhook event arrived: queue it for, or hand it to, every subscription it passes (those
-   * that exist now). Resolves once it has been delivered.
+   * that exist now). Resolves once it has been delivered (at once when nothing subscribes to
+   * its trigger), its rows queued for writing.
    */
   publish(
     project: string,
@@ -194,7 +195,7 @@ export class SubscriptionHub {
     event: { id: string; data: WireEventData },
   ): Promise<void> {
     const subscriptions = this.#bySource.get(sourceKey(project, trigger));
-    if (subscriptions === undefined) return this.#delivered;
+    if (subscriptions === undefined) return Promise.resolve();
     const targets = [...subscriptions];
     const waiting: WaitingEvent = { seq: ++this.#seq, eventId: event.id, trigger };
     // Until its filters are decided, an event waits behind those before it; a large one waits

@@ -5,7 +5,9 @@
  * many sessions). Then the event is stored and handed to the sessions subscribed to the
  * trigger. A trigger without `call`, or whose `event_type` or `filter` the request does not
  * pass, answers 202. Otherwise a session starts: async triggers answer 202 once the event and
- * session rows are committed, sync triggers answer with what the session decides.
+ * session rows are committed, sync triggers answer with what the session decides. A 202 also
+ * waits until the event is queued for (or handed to) the subscriptions it passes, and that is
+ * committed too: an event acknowledged is not lost to a durable session by a crash.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
@@ -152,9 +154,13 @@ async function accept(
     data: JSON.stringify(described),
     body,
   });
-  void deps.subscriptions.publish(deployment.project, trigger.name, { id: eventId, data });
+  const published = deps.subscriptions.publish(deployment.project, trigger.name, {
+    id: eventId,
+    data,
+  });
 
   if (!startsSession) {
+    await published;
     await deps.store.commit();
     send(res, accepted([["isohook-event-id", eventId]]));
     return false;
@@ -167,6 +173,7 @@ async function accept(
     ["isohook-session-id", run.id],
   ];
   if (run.answer === null) {
+    await published;
     await deps.store.commit();
     send(res, accepted(ids));
     return true;

@@ -264,6 +264,38 @@ describe("durable sessions", () => {
     }
   });
 
+  it("answers 202 for an event only once it is queued for the subscriptions it passes", async () => {
+    const t = await startTestServer();
+    try {
+      const program = `
+        import { next_event, subscribe } from "autokitteh";
+        export async function on_start() {
+          const sub = subscribe("evt", 'data.url.query.id == "42"');
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+          await next_event(sub);
+        }`;
+      const deployed = await deployProgram(t, "acked", program, TRIGGERS);
+      const accepted = await fetch(t.webhook(deployed, "start"), { method: "POST" });
+      const id = accepted.headers.get("isohook-session-id")!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      const acked = await fetch(`${t.webhook(deployed, "evt")}?id=42`, { method: "POST" });
+      expect(acked.status).toBe(202);
+      const eventId = acked.headers.get("isohook-event-id")!;
+      // Read at once, from the file, as a restart would.
+      const queued = t
+        .db()
+        .prepare("SELECT COUNT(*) AS n FROM subscription_events WHERE event_id = ?")
+        .get(eventId) as { n: number };
+      expect(queued.n).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a non-durable session of the same kind ends as error at a restart", async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
     dirs.push(dataDir);
