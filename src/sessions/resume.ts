@@ -12,7 +12,7 @@ import type { Logger } from "pino";
 import type { LiveDeployment, LiveDeployments } from "../deploy/live-deployments";
 import type { Journal, JournalStore } from "../store/journal-store";
 import type { ProjectsStore } from "../store/projects-store";
-import type { SessionRow, SessionsStore } from "../store/sessions-store";
+import type { SessionRow, SessionsStore, UnfinishedDurable } from "../store/sessions-store";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import type { WireEventData } from "../../sandbox";
@@ -30,7 +30,7 @@ export interface ResumeContext {
 }
 
 interface Plan {
-  row: SessionRow & { next_log_seq: number };
+  row: UnfinishedDurable;
   deployment: LiveDeployment;
   journal: Journal;
   event: WireEventData;

@@ -13,7 +13,7 @@ import type { Trigger } from "../deploy/manifest";
 import type { Journal, JournalStore } from "../store/journal-store";
 import type { Limits } from "../config";
 import { newId } from "../ids";
-import type { SessionRow, SessionsStore } from "../store/sessions-store";
+import type { SessionsStore, UnfinishedDurable } from "../store/sessions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import { SessionRun } from "./session-run";
 
@@ -99,7 +99,7 @@ export class SessionManager {
    * is replayed from its journal, then goes on.
    */
   async resume(
-    row: SessionRow & { next_log_seq: number },
+    row: UnfinishedDurable,
     deployment: LiveDeployment,
     journal: Journal,
     event: WireEventData,
@@ -107,6 +107,7 @@ export class SessionManager {
     const trigger = deployment.manifest.project.triggers.find((t) => t.name === row.trigger)!;
     const run = this.#run(row.id, deployment, trigger, row.event_id, {
       nextLogSeq: row.next_log_seq,
+      loggedRecords: row.logged_records,
       entries: journal.replay.length,
     });
     await run.restoreKeys(journal.keyImports);
@@ -133,7 +134,7 @@ export class SessionManager {
     deployment: LiveDeployment,
     trigger: Trigger,
     eventId: string,
-    resumed?: { nextLogSeq: number; entries: number },
+    resumed?: { nextLogSeq: number; entries: number; loggedRecords: number },
   ): SessionRun {
     return new SessionRun({
       id,

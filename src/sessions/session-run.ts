@@ -69,9 +69,10 @@ export interface SessionRunOptions {
   journal: JournalStore | null;
   /**
    * A durable session resumed after a restart: its row exists, its log goes on from entry
-   * `nextLogSeq`, and the HTTP caller of a sync webhook is gone.
+   * `nextLogSeq`, and the HTTP caller of a sync webhook is gone. `loggedRecords`: how many of
+   * its sandbox records its log holds (see `#alreadyLogged`).
    */
-  resumed?: { nextLogSeq: number; entries: number };
+  resumed?: { nextLogSeq: number; entries: number; loggedRecords: number };
   /** What the session's host calls need: its subscriptions, its network policy. */
   host: Omit<HostCallContext, "sessionId">;
   redactor: Redactor;
@@ -108,6 +109,15 @@ export class SessionRun implements SessionListener {
   #syncTimer: NodeJS.Timeout | null = null;
   /** The server is stopping and lets go of this durable session, to resume it when it starts. */
   #suspended = false;
+  /** Records from the sandbox that are logged as one entry each (calls answered there, prints). */
+  #records = 0;
+  /**
+   * A resumed session does again what it did before, and its records come again in the same
+   * order: the first this-many are in its log already. Counting them, rather than trusting the
+   * replay's end, logs each record once even when the log and the journal were cut at
+   * different points by a crash.
+   */
+  readonly #alreadyLogged: number;
   /** For a sync webhook: the HTTP answer, once decided. */
   readonly answer: Promise<HttpAnswer> | null;
   /** Resolves when the session has ended and its end is logged. */
@@ -125,12 +135,14 @@ export class SessionRun implements SessionListener {
         : null;
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
+    this.#alreadyLogged = resumed?.loggedRecords ?? 0;
 
     if (resumed !== undefined) {
       this.#seq = resumed.nextLogSeq;
       this.note(
-        `resumed after the server restarted: replaying ${resumed.entries} recorded entr${resumed.entries === 1 ? "y" : "ies"}` +
-          " (calls made again in the replay are answered from the record, and not logged again)",
+        `resumed after the server restarted: replaying its start and ${resumed.entries} recorded ` +
+          `entr${resumed.entries === 1 ? "y" : "ies"} (what it does again is answered from the ` +
+          "record, and not logged again)",
       );
       return;
     }
@@ -182,9 +194,9 @@ export class SessionRun implements SessionListener {
     this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
   }
 
-  onCall(record: CallRecord, replayed: boolean): void {
+  onCall(record: CallRecord): void {
     if (this.#suspended) return;
-    if (replayed) {
+    if (this.#records++ < this.#alreadyLogged) {
       // Logged before the restart; only what it does to the server's state is done again.
       if (record.binding === "unsubscribe")
         this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
@@ -216,18 +228,20 @@ export class SessionRun implements SessionListener {
     answer: HostAnswer,
     replayed: boolean,
   ): void {
-    // A replayed subscription was restored with the session (it may have had events queued).
-    if (replayed || this.#suspended) return;
-    this.#options.journal?.subscribed(this.id, { args, answer });
-    const redact = this.#options.redactor;
-    if (!answer.ok) {
-      this.#logCall({ binding: "subscribe", args, error: answer.message });
-      return;
+    if (this.#suspended) return;
+    const alreadyLogged = this.#records++ < this.#alreadyLogged;
+    // A replayed subscription was restored with the session, with the events queued for it.
+    if (!replayed) {
+      this.#options.journal?.subscribed(this.id, { args, answer });
+      if (answer.ok) {
+        const [source, filter] = args;
+        const recorded = filter === null ? null : this.#options.redactor.text(filter);
+        this.#calls.subscribed(answer.value as string, source, filter, recorded);
+      }
     }
-    const id = answer.value as string;
-    const [source, filter] = args;
-    this.#calls.subscribed(id, source, filter, filter === null ? null : redact.text(filter));
-    this.#logCall({ binding: "subscribe", args, result: id });
+    if (alreadyLogged) return;
+    if (answer.ok) this.#logCall({ binding: "subscribe", args, result: answer.value });
+    else this.#logCall({ binding: "subscribe", args, error: answer.message });
   }
 
   async onAsyncCall(record: AsyncCallRecord): Promise<HostReply> {

@@ -47,6 +47,8 @@ export interface LogRow {
   data: string;
 }
 
+export type UnfinishedDurable = SessionRow & { next_log_seq: number; logged_records: number };
+
 export interface SessionFilter {
   project?: string;
   state?: SessionState;
@@ -263,13 +265,22 @@ export class SessionsStore {
     })();
   }
 
-  /** Durable sessions a crash or restart left unfinished, oldest first. */
-  unfinishedDurable(): (SessionRow & { next_log_seq: number })[] {
+  /**
+   * Durable sessions a crash or restart left unfinished, oldest first; with where their log
+   * goes on, and how many of its entries came from a sandbox record each (prints, outcomes,
+   * and the calls answered in the sandbox or at once: see `SessionRun`'s `#alreadyLogged`).
+   */
+  unfinishedDurable(): UnfinishedDurable[] {
     this.#queue.flush();
     return this.#queue.db
-      .prepare<[], SessionRow & { next_log_seq: number }>(
-        `SELECT s.*, COALESCE((SELECT MAX(seq) FROM session_log l WHERE l.session_id = s.id), -1) + 1
-                  AS next_log_seq
+      .prepare<[], UnfinishedDurable>(
+        `SELECT s.*,
+           COALESCE((SELECT MAX(seq) FROM session_log l WHERE l.session_id = s.id), -1) + 1
+             AS next_log_seq,
+           (SELECT COUNT(*) FROM session_log l WHERE l.session_id = s.id AND (
+              l.kind IN ('print', 'outcome') OR (l.kind = 'call' AND json_extract(l.data, '$.binding')
+                IN ('getenv', 'set_timer', 'clear_timer', 'unsubscribe', 'subscribe'))))
+             AS logged_records
          FROM sessions s WHERE s.state IN ('created', 'running') AND s.is_durable = 1
          ORDER BY s.created_at, s.rowid`,
       )

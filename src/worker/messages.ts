@@ -44,11 +44,10 @@ export type FromSandbox =
   | { type: "deployed"; deploymentId: string }
   | { type: "deploy_failed"; deploymentId: string; message: string }
   | { type: "drained"; deploymentId: string }
-  /** `replayed`: made again in a durable session's replay (the server has logged it). */
-  | { type: "call"; sessionId: string; record: CallRecord; replayed: boolean }
+  | { type: "call"; sessionId: string; record: CallRecord }
   /**
-   * A call the sandbox process answered itself (`subscribe`), for the server to act on and log;
-   * `replayed` as for `call` (the answer is the one from before the restart).
+   * A call the sandbox process answered itself (`subscribe`), for the server to act on and log.
+   * `replayed`: made again in a durable session's replay, with the answer it had before.
    */
   | {
       type: "host_call";

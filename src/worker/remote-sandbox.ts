@@ -22,8 +22,7 @@ import { SandboxProcess } from "./sandbox-process";
 
 /** What the server hears about a session running in a sandbox process. */
 export interface SessionListener {
-  /** `replayed`: made again in a durable session's replay after a restart. */
-  onCall(record: CallRecord, replayed: boolean): void;
+  onCall(record: CallRecord): void;
   /** The sandbox process answered `subscribe(source, filter)` with `answer`. */
   onSubscribe(
     args: [source: string, filter: string | null],

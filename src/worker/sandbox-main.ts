@@ -75,9 +75,9 @@ function start(
   const { project } = deployment.spec.config;
   const quota = deployment.subscriptions;
   const session = deployment.sandbox.start(request, {
-    onCall: (record, replayed) => {
+    onCall: (record) => {
       if (record.binding === "unsubscribe") quota.removed(sessionId, record.args[0] as string);
-      send({ type: "call", sessionId, record, replayed });
+      send({ type: "call", sessionId, record });
     },
     onHostCall: (
       binding: HostBindingName,

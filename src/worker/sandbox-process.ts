@@ -146,7 +146,7 @@ export class SandboxProcess {
     this.#touch(message.sessionId);
     switch (message.type) {
       case "call":
-        listener.onCall(message.record, message.replayed);
+        listener.onCall(message.record);
         break;
       case "host_call":
         listener.onSubscribe(message.args, message.answer, message.replayed);
