@@ -20,6 +20,9 @@ import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
 import { logLine, problemLine, runsLabel, table, visible, type LogEntry } from "./format";
 
+/** A stop signal this soon after the first is the same interrupt, delivered twice. */
+const REPEATED_SIGNAL_MS = 1000;
+
 const program = new Command("isohook")
   .description("Run TypeScript behind webhooks, each session in a V8 isolate, recorded in SQLite.")
   .showHelpAfterError();
@@ -95,14 +98,24 @@ serve.action(async (flags: Record<string, string | string[] | undefined>) => {
   // The banner goes to stderr, so that stdout carries only log lines.
   process.stderr.write(banner(server));
 
+  let stoppingSince: number | null = null;
   const shutdown = async () => {
+    // Ctrl-C in a terminal signals the whole process group, and `bin/isohook.js` passes it on
+    // too: the same interrupt arrives twice at once. Only a signal well after the first one
+    // is someone asking again, and stops the server without waiting.
+    if (stoppingSince !== null) {
+      if (Date.now() - stoppingSince < REPEATED_SIGNAL_MS) return;
+      logger.warn("asked again: stopping now, without waiting for the sessions");
+      process.exit(1);
+    }
+    stoppingSince = Date.now();
     logger.info("shutting down");
     await server.close();
     rmSync(path.join(server.dataDir, SERVER_FILE), { force: true });
     process.exit(0);
   };
-  process.once("SIGINT", shutdown);
-  process.once("SIGTERM", shutdown);
+  process.on("SIGINT", () => void shutdown());
+  process.on("SIGTERM", () => void shutdown());
   stopWithParent(shutdown);
 });
 
@@ -284,8 +297,10 @@ withClient(program.command("events").description("list recent events"))
 function stopWithParent(shutdown: () => void): void {
   const parent = Number(process.env.ISOHOOK_PARENT_PID);
   if (!Number.isInteger(parent) || parent <= 0) return;
-  setInterval(() => {
-    if (process.ppid !== parent) shutdown();
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(watch);
+    shutdown();
   }, 500).unref();
 }
 

@@ -172,10 +172,17 @@ function handle(message: ToSandbox): void {
 process.on("message", (message: Batch<ToSandbox>) => {
   for (const item of message.batch) handle(item);
 });
-// The server is gone (or let go of us), or asks us to stop: so we do (exiting, not dying, so
-// that --cpu-prof and the like get to write their files).
-process.on("disconnect", () => process.exit(0));
-process.on("SIGTERM", () => process.exit(0));
+// The server is gone (or let go of us), or asks us to stop: so we do. A process with isolates
+// can hang in `process.exit` (seen once: isolated-vm's threads waiting on each other, the
+// process orphaned and deaf to SIGTERM), and it has nothing to save, so it ends itself with
+// SIGKILL; only when profiling does it exit, for --cpu-prof to write its files.
+const profiling = process.execArgv.some((flag) => flag.startsWith("--cpu-prof"));
+const leave = () => (profiling ? process.exit(0) : process.kill(process.pid, "SIGKILL"));
+process.on("disconnect", leave);
+process.on("SIGTERM", leave);
+// Ctrl-C in a terminal reaches the whole process group; the server decides when its sandbox
+// processes stop (it lets go of durable sessions first), so an interrupt is not for us.
+process.on("SIGINT", () => undefined);
 process.on("uncaughtException", (error) => {
   logger.fatal({ err: error }, "sandbox process failed");
   process.exit(70);

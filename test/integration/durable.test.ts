@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -373,29 +373,28 @@ describe("durable sessions", () => {
     }
   });
 
-  describe("when the server process is killed", () => {
+  describe("when the server process is killed or interrupted", () => {
     let server: ChildProcess | undefined;
-    afterAll(() => server?.kill("SIGKILL"));
+    afterAll(() => {
+      if (server?.exitCode === null) process.kill(-server.pid!, "SIGKILL");
+    });
 
-    async function serve(dataDir: string, projectDir: string): Promise<string> {
+    /**
+     * `isohook serve` in a process group of its own, as a terminal runs it. `wrapped`: through
+     * `bin/isohook.js` as a user starts it (it starts the server again with the flag isolated-vm
+     * needs, and passes signals on); otherwise the server itself, so that a kill kills it.
+     */
+    async function serve(dataDir: string, projectDir: string, wrapped = false): Promise<string> {
       rmSync(path.join(dataDir, "server.json"), { force: true });
       let output = "";
+      const node = wrapped ? [BIN] : ["--no-node-snapshot", BIN];
       server = spawn(
         process.execPath,
-        [
-          "--no-node-snapshot",
-          BIN,
-          "serve",
-          "--port",
-          "0",
-          "--data",
-          dataDir,
-          "--deploy",
-          projectDir,
-        ],
+        [...node, "serve", "--port", "0", "--data", dataDir, "--deploy", projectDir],
         {
           env: { ...process.env, ISOHOOK_TOKEN: "", ISOHOOK_LOG_LEVEL: "warn" },
           stdio: ["ignore", "pipe", "pipe"],
+          detached: true,
         },
       );
       server.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -409,13 +408,62 @@ describe("durable sessions", () => {
       return (JSON.parse(readFileSync(file, "utf8")) as { url: string }).url;
     }
 
-    it("resumes the session from its journal and goes on", async () => {
+    function projectFolder(name: string): { dataDir: string; projectDir: string } {
       const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
       const projectDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-project-"));
       dirs.push(dataDir, projectDir);
-      mkdirSync(projectDir, { recursive: true });
-      writeFileSync(path.join(projectDir, "autokitteh.yaml"), manifest("crashy", TRIGGERS));
+      writeFileSync(path.join(projectDir, "autokitteh.yaml"), manifest(name, TRIGGERS));
       writeFileSync(path.join(projectDir, "program.ts"), PROGRAM);
+      return { dataDir, projectDir };
+    }
+
+    it("a terminal's Ctrl-C stops the server once, and lets go of durable sessions", async () => {
+      const { dataDir, projectDir } = projectFolder("interrupted");
+      const url = await serve(dataDir, projectDir, true);
+      const hooks = (await (
+        await fetch(`${url}/api/projects/interrupted`, {
+          headers: {
+            authorization: `Bearer ${readFileSync(path.join(dataDir, "token"), "utf8").trim()}`,
+          },
+        })
+      ).json()) as { triggers: { name: string; webhook_url: string }[] };
+      const startUrl = hooks.triggers.find((x) => x.name === "start")!.webhook_url;
+      const id = (await fetch(startUrl, { method: "POST" })).headers.get("isohook-session-id")!;
+      const db = () => new Database(path.join(dataDir, "isohook.db"), { readonly: true });
+      await until(
+        "the subscription",
+        async () => {
+          const file = db();
+          const rows = file
+            .prepare("SELECT data FROM session_log WHERE session_id = ? AND kind = 'call'")
+            .all(id) as { data: string }[];
+          file.close();
+          return rows;
+        },
+        (rows) => rows.some((row) => row.data.includes('"subscribe"')),
+      );
+
+      // Ctrl-C: SIGINT to every process of the group, the server's sandbox processes included.
+      const exited = new Promise<number | null>((resolve) => server!.once("exit", resolve));
+      process.kill(-server!.pid!, "SIGINT");
+      expect(await exited).toBe(0);
+      expect(existsSync(path.join(dataDir, "server.json"))).toBe(false);
+      const file = db();
+      const row = file.prepare("SELECT state FROM sessions WHERE id = ?").get(id) as {
+        state: string;
+      };
+      const stopping = file
+        .prepare("SELECT data FROM session_log WHERE session_id = ? AND kind = 'note'")
+        .all(id) as { data: string }[];
+      file.close();
+      expect(row.state).toBe("running");
+      expect(stopping.map((n) => JSON.parse(n.data).message)).toContain(
+        "the server is stopping; the session will resume when it starts again",
+      );
+    });
+
+    it("resumes the session from its journal and goes on", async () => {
+      const { dataDir, projectDir } = projectFolder("crashy");
 
       let url = await serve(dataDir, projectDir);
       const token = readFileSync(path.join(dataDir, "token"), "utf8").trim();
