@@ -1,8 +1,11 @@
 /**
- * `Date` as sessions see it: the real one, except that in a durable session `Date.now()`,
- * `new Date()` and `Date()` read the session's clock, the time its current entry was delivered
- * (see `clock_ms` in sandbox/protocol.ts), so that replaying the session reads the same times.
+ * The clock as sessions see it. A durable session's clock is the time its current entry was
+ * delivered (see `clock_ms` in sandbox/protocol.ts), so that replaying it reads the same
+ * times; everything in the language that reads the time without being given one reads that:
+ * `Date.now()`, `new Date()`, `Date()`, and `Intl.DateTimeFormat`'s `format()` without a date.
  */
+
+/** `Date`: the real one, reading the session's clock where it reads the time. */
 import type { SessionRegistry } from "./sessions";
 
 export function createDate(registry: SessionRegistry): DateConstructor {
@@ -35,4 +38,79 @@ export function createDate(registry: SessionRegistry): DateConstructor {
     UTC: method(NativeDate.UTC),
   });
   return SessionDate;
+}
+
+/**
+ * `Intl` as sessions see it: the real one, except that `DateTimeFormat`'s `format()` and
+ * `formatToParts()` called without a date format the session's clock, as `new Date()` reads
+ * it (in a durable session; in others, the real clock as before).
+ */
+export function createIntl(registry: SessionRegistry): typeof Intl {
+  const NativeFormat = Intl.DateTimeFormat;
+  const nativeProto = NativeFormat.prototype;
+  const formatGetter = Object.getOwnPropertyDescriptor(nativeProto, "format")!.get!;
+  const nativeFormatToParts = nativeProto.formatToParts;
+  const reflectApply = Reflect.apply;
+  const reflectConstruct = Reflect.construct;
+  const weakGet = WeakMap.prototype.get;
+  const weakSet = WeakMap.prototype.set;
+  /** Each formatter's `format`, made once, as the real one is. */
+  const bound = new WeakMap<object, (date?: Date | number) => string>();
+  const orNow = (date: unknown): unknown => {
+    if (date !== undefined) return date;
+    return registry.currentOrNull()?.clock ?? undefined;
+  };
+
+  const proto = Object.create(nativeProto, {
+    format: {
+      get(this: Intl.DateTimeFormat) {
+        let format = reflectApply(weakGet, bound, [this]) as
+          ((date?: Date | number) => string) | undefined;
+        if (format === undefined) {
+          const native = reflectApply(formatGetter, this, []) as (date?: unknown) => string;
+          format = (date?: Date | number) => native(orNow(date));
+          reflectApply(weakSet, bound, [this, format]);
+        }
+        return format;
+      },
+      configurable: true,
+    },
+    formatToParts: {
+      value: function formatToParts(this: Intl.DateTimeFormat, date?: Date | number) {
+        return reflectApply(nativeFormatToParts, this, [orNow(date)]);
+      },
+      writable: true,
+      configurable: true,
+    },
+  }) as Intl.DateTimeFormat;
+
+  const DateTimeFormat = function DateTimeFormat(locales?: unknown, options?: unknown) {
+    return reflectConstruct(NativeFormat, [locales, options], new.target ?? DateTimeFormat);
+  } as unknown as typeof Intl.DateTimeFormat;
+  Object.defineProperties(DateTimeFormat, {
+    name: { value: "DateTimeFormat" },
+    length: { value: 0 },
+    prototype: { value: proto, writable: false },
+    supportedLocalesOf: {
+      value: NativeFormat.supportedLocalesOf,
+      writable: true,
+      configurable: true,
+    },
+  });
+  Object.defineProperty(proto, "constructor", {
+    value: DateTimeFormat,
+    writable: true,
+    configurable: true,
+  });
+
+  const intl = Object.create(
+    Object.getPrototypeOf(Intl) as object,
+    Object.getOwnPropertyDescriptors(Intl),
+  ) as typeof Intl;
+  Object.defineProperty(intl, "DateTimeFormat", {
+    value: DateTimeFormat,
+    writable: true,
+    configurable: true,
+  });
+  return intl;
 }

@@ -17,7 +17,7 @@ import type {
   WireEvent,
 } from "../sandbox/protocol";
 import { createAutokitteh, type AutokittehModule } from "./autokitteh";
-import { createDate } from "./clock";
+import { createDate, createIntl } from "./clock";
 import { createConsole } from "./console";
 import { TextDecoder, TextEncoder } from "./encoding";
 import { toSandboxError } from "./errors";
@@ -219,6 +219,7 @@ function installGlobals(
   const resolved = Promise.resolve();
   Object.assign(global, {
     Date: createDate(registry),
+    Intl: createIntl(registry),
     console: createConsole(registry),
     setTimeout: timers.setTimeout,
     setInterval: timers.setInterval,

@@ -216,6 +216,28 @@ describe("durable sessions", () => {
           name: Date.name,
           length: Date.length,
           given: new Date(5).getTime(),
+          intl: (() => {
+            // To the millisecond, after some work: the real clock would have moved.
+            const options = {
+              timeZone: "UTC",
+              hour: "2-digit",
+              minute: "2-digit",
+              second: "2-digit",
+              fractionalSecondDigits: 3,
+            } as const;
+            const format = new Intl.DateTimeFormat("en-US", options);
+            const now = new Date();
+            let spin = 0;
+            for (let i = 0; i < 3_000_000; i++) spin += i % 7;
+            if (spin === 0) return false;
+            return (
+              format instanceof Intl.DateTimeFormat &&
+              format.format() === format.format(now) &&
+              Intl.DateTimeFormat("en-US", options).format() === format.format(now) &&
+              JSON.stringify(format.formatToParts()) === JSON.stringify(format.formatToParts(now)) &&
+              format.format === format.format
+            );
+          })(),
         };
         console.log("before " + fetched + " " + (await sign()) + " " + JSON.stringify(dates));
         const next = await next_event(subscribe("evt"));
@@ -257,6 +279,7 @@ describe("durable sessions", () => {
         name: "Date",
         length: 7,
         given: 5,
+        intl: true,
       });
       // The replay got the journaled response (the origin saw one request) and the key again.
       expect(after).toBe(`after hit-1 ${signature} 9`);
