@@ -3,11 +3,9 @@
  * runtime directly: it starts sessions here and hears back through a `SessionObserver`.
  */
 export { DeploymentSandbox, type DeploymentSandboxOptions } from "./deployment-sandbox";
+export type { DurableStart, JournalEntry, RecordedHostCall, ReplayEntry } from "./replay";
 export type {
-  DurableStart,
   HostReply,
-  JournalEntry,
-  ReplayEntry,
   SessionEnd,
   SessionFailure,
   SessionObserver,

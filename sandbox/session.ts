@@ -3,8 +3,14 @@
  * clocks behind its timers, and the translation of its records into what the server sees.
  */
 import { randomBytesPooled } from "./random-pool";
+import {
+  hostCallDiverges,
+  Replay,
+  type DurableStart,
+  type JournalEntry,
+  type RecordedHostCall,
+} from "./replay";
 import type {
-  AsyncBindingName,
   AsyncCallRecord,
   CallRecord,
   Entry,
@@ -42,48 +48,6 @@ export interface SessionObserver {
   onEntry(entry: JournalEntry): void;
   /** The session is over; nothing more will be heard of it. */
   onEnd(end: SessionEnd): void;
-}
-
-/** An entry a durable session was given after its start, as its journal keeps it. */
-export type JournalEntry =
-  | { kind: "timer"; timerId: number; clockMs: number }
-  | { kind: "settle"; callId: number; clockMs: number };
-
-/** An entry to give a durable session again when it is replayed. */
-export type ReplayEntry =
-  | { kind: "timer"; timerId: number; clockMs: number }
-  | {
-      kind: "settle";
-      callId: number;
-      /** The binding the call was made to; the replay must make the same call. */
-      binding: AsyncBindingName;
-      clockMs: number;
-      answer: HostAnswer;
-      /**
-       * False for an answer that was sent but not yet given when the server stopped: it is
-       * given now, last, and this time its place in the order is journaled.
-       */
-      journaled: boolean;
-    };
-
-/** A `subscribe` call as it was made before a restart, and its answer. */
-export interface RecordedHostCall {
-  args: unknown[];
-  answer: HostAnswer;
-}
-
-/**
- * How a durable session starts: its seed and first clock, chosen (and journaled) by the host.
- * A session resumed after a restart also gets what it was given before, which it runs through
- * again (a replay) before it goes on: the same code given the same entries does the same.
- */
-export interface DurableStart {
-  entropy: Uint8Array;
-  clockMs: number;
-  /** A resumed session's entries since its start, in the order it had them; `null` if new. */
-  replay: ReplayEntry[] | null;
-  /** Its `subscribe` calls and their answers, in the order it made them. */
-  hostCalls: RecordedHostCall[];
 }
 
 /** The host's answer to an async call, and the CPU time it spent for the session meanwhile. */
@@ -127,16 +91,6 @@ export interface StartRequest {
   event: WireEvent;
   /** Only for durable sessions. */
   durable?: DurableStart;
-}
-
-/** A durable session's replay in progress. */
-interface Replay {
-  /** Calls whose answers are being given again (they are not made again), and their bindings. */
-  answered: Map<number, AsyncBindingName>;
-  /** Timers that fire again from the journal. */
-  fired: Set<number>;
-  /** Timers set in the replay and still pending: armed when it ends. */
-  timers: Map<number, { delayMs: number; repeat: boolean }>;
 }
 
 const MIN_INTERVAL_MS = 1;
@@ -210,37 +164,19 @@ export class SandboxSession {
       this.#run({ kind: "start", session_id: sessionId, handler, call, event, entropy });
       return;
     }
-    const { entropy, clockMs, replay } = durable;
+    const { entropy, clockMs } = durable;
     const start = { kind: "start", session_id: sessionId, handler, call, event, entropy } as const;
     let last = this.#run({ ...start, clock_ms: clockMs });
-    if (replay === null) return;
+    if (durable.replay === null) return;
     // The start is replayed too. Every entry goes into the isolate's queue now, in its order:
     // each one's cause (the call it answers, the timer it fires) comes from an entry before it,
     // as it did the first time.
-    const answered = new Map<number, AsyncBindingName>();
-    for (const entry of replay) {
-      if (entry.kind === "settle") {
-        answered.set(entry.callId, entry.binding);
-        if (!entry.journaled)
-          this.#observer.onEntry({ kind: "settle", callId: entry.callId, clockMs: entry.clockMs });
-        last = this.#run({
-          kind: "settle",
-          session_id: sessionId,
-          call_id: entry.callId,
-          answer: entry.answer,
-          clock_ms: entry.clockMs,
-        });
-      } else {
-        last = this.#run({
-          kind: "timer",
-          session_id: sessionId,
-          timer_id: entry.timerId,
-          clock_ms: entry.clockMs,
-        });
-      }
+    const replay = new Replay(durable.replay);
+    for (const { entry, unjournaled } of replay.toEntries(sessionId)) {
+      if (unjournaled !== null) this.#observer.onEntry(unjournaled);
+      last = this.#run(entry);
     }
-    const fired = new Set(replay.flatMap((e) => (e.kind === "timer" ? [e.timerId] : [])));
-    this.#replay = { answered, fired, timers: new Map() };
+    this.#replay = replay;
     void last.then(() => this.#endReplay());
   }
 
@@ -253,7 +189,7 @@ export class SandboxSession {
     // A session that ends during its replay stays in it: what its stop flushes is replayed.
     if (replay === null || this.#ending) return;
     this.#replay = null;
-    for (const [timerId, { delayMs, repeat }] of replay.timers)
+    for (const [timerId, { delayMs, repeat }] of replay.pendingTimers())
       this.#armTimer(timerId, delayMs, repeat);
   }
 
@@ -289,10 +225,9 @@ export class SandboxSession {
     if (this.#ending) return { ok: false, message: "the session is ending" };
     const recorded = this.#hostCalls.shift();
     if (recorded === undefined) return this.#observer.onHostCall(binding, args, null);
-    if (JSON.stringify(recorded.args) !== JSON.stringify(args)) {
-      this.#diverged(
-        `${binding}(${JSON.stringify(args)}) where the journal has ${binding}(${JSON.stringify(recorded.args)})`,
-      );
+    const diverged = hostCallDiverges(binding, args, recorded);
+    if (diverged !== null) {
+      this.#diverged(diverged);
       return { ok: false, message: "the session is ending" };
     }
     return this.#observer.onHostCall(binding, args, recorded.answer);
@@ -316,12 +251,9 @@ export class SandboxSession {
     if (record.type === "async_call") {
       const callId = record.call_id;
       // Answered before the restart: the answer is in the isolate's queue already.
-      const journaled = this.#replay?.answered.get(callId);
-      if (journaled !== undefined) {
-        if (journaled !== record.binding)
-          this.#diverged(`call ${callId} to ${record.binding}, where the journal has ${journaled}`);
-        return;
-      }
+      const replayed = this.#replay?.asyncCall(record) ?? { kind: "live" };
+      if (replayed.kind === "diverged") return this.#diverged(replayed.what);
+      if (replayed.kind === "answered") return;
       void this.#observer
         .onAsyncCall(record)
         .catch((error: unknown) => ({
@@ -354,15 +286,8 @@ export class SandboxSession {
       this.#stopClocks();
       return;
     }
-    const replay = this.#replay;
-    if (replay !== null) {
-      // While replaying, timers fire from the journal; those still pending are armed after.
-      if (record.binding === "set_timer") {
-        const [delayMs, repeat] = record.args;
-        if (repeat || !replay.fired.has(record.result))
-          replay.timers.set(record.result, { delayMs, repeat });
-      }
-      if (record.binding === "clear_timer") replay.timers.delete(record.args[0]);
+    if (this.#replay !== null) {
+      this.#replay.call(record);
       this.#observer.onCall(record, true);
       return;
     }
@@ -378,21 +303,26 @@ export class SandboxSession {
   #run(entry: Entry): Promise<void> {
     const isolate = this.#isolate;
     if (isolate === null || this.#ending) return Promise.resolve();
-    if (this.#request.durable !== undefined) {
-      if (entry.kind === "timer" && entry.clock_ms === undefined) {
-        const clockMs = Date.now();
-        entry = { ...entry, clock_ms: clockMs };
-        this.#observer.onEntry({ kind: "timer", timerId: entry.timer_id, clockMs });
-      } else if (entry.kind === "settle" && entry.clock_ms === undefined) {
-        const clockMs = Date.now();
-        entry = { ...entry, clock_ms: clockMs };
-        this.#observer.onEntry({ kind: "settle", callId: entry.call_id, clockMs });
-      }
-    }
+    if (this.#request.durable !== undefined) entry = this.#journaled(entry);
     // The budget is read when the entry's turn comes: entries queued earlier may spend it.
     return isolate
       .run(entry, () => this.#limits.cpuMs - this.#cpuUsedMs)
       .then((result) => this.#charge(result));
+  }
+
+  /** A durable session's live timer or settle entry, with its clock, reported for the journal. */
+  #journaled(entry: Entry): Entry {
+    if (entry.kind === "timer" && entry.clock_ms === undefined) {
+      const clockMs = Date.now();
+      this.#observer.onEntry({ kind: "timer", timerId: entry.timer_id, clockMs });
+      return { ...entry, clock_ms: clockMs };
+    }
+    if (entry.kind === "settle" && entry.clock_ms === undefined) {
+      const clockMs = Date.now();
+      this.#observer.onEntry({ kind: "settle", callId: entry.call_id, clockMs });
+      return { ...entry, clock_ms: clockMs };
+    }
+    return entry;
   }
 
   #charge(result: EntryResult): void {
