@@ -56,6 +56,18 @@ interface JournaledAnswer {
 
 type Kind = "start" | "timer" | "settle" | "answer" | "host_answer";
 
+/**
+ * A running session's journal writes. A session that ends before any of its rows was committed
+ * (most do: a webhook answered within a write batch) has them dropped instead, and costs the
+ * database nothing.
+ */
+interface Writes {
+  /** The session ended: rows not committed yet are not written. */
+  dropped: boolean;
+  /** Some row is committed, so ending takes a DELETE. */
+  committed: boolean;
+}
+
 interface JournalRow {
   kind: Kind;
   ref: number | null;
@@ -68,6 +80,7 @@ export class JournalStore {
   readonly #insert: Statement<[string, Kind, number | null, number | null, Buffer | null]>;
   readonly #delete: Statement<[string]>;
   readonly #read: Statement<[string], JournalRow>;
+  readonly #writes = new Map<string, Writes>();
 
   constructor(queue: WriteQueue) {
     this.#queue = queue;
@@ -106,8 +119,12 @@ export class JournalStore {
     this.#write(sessionId, "host_answer", null, null, serialize(subscribe));
   }
 
+  /** The session ended: its journal goes. */
   delete(sessionId: string): void {
-    this.#queue.push(() => this.#delete.run(sessionId));
+    const writes = this.#writes.get(sessionId);
+    this.#writes.delete(sessionId);
+    if (writes !== undefined) writes.dropped = true;
+    if (writes?.committed !== false) this.#queue.push(() => this.#delete.run(sessionId));
   }
 
   /**
@@ -121,6 +138,8 @@ export class JournalStore {
     const rows = this.#read.all(sessionId);
     const start = rows.find((row) => row.kind === "start");
     if (start === undefined || start.data === null) return null;
+    // It goes on writing to rows already committed: its end must delete them.
+    this.#writes.set(sessionId, { dropped: false, committed: true });
     const answers = new Map<number, JournaledAnswer>();
     const keyImports: JournaledKeyImport[] = [];
     for (const row of rows) {
@@ -179,6 +198,16 @@ export class JournalStore {
     clockMs: number | null,
     data: Buffer | null,
   ): void {
-    this.#queue.push(() => this.#insert.run(sessionId, kind, ref, clockMs, data));
+    let writes = this.#writes.get(sessionId);
+    if (writes === undefined) {
+      writes = { dropped: false, committed: false };
+      this.#writes.set(sessionId, writes);
+    }
+    const mine = writes;
+    this.#queue.push(() => {
+      if (mine.dropped) return;
+      mine.committed = true;
+      this.#insert.run(sessionId, kind, ref, clockMs, data);
+    });
   }
 }

@@ -113,6 +113,42 @@ describe("JournalStore", () => {
     expect(journal.read("ses_a", 0)).toBeNull();
   });
 
+  it("writes nothing for a session that ends before its rows are committed", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "isohook-journal-"));
+    dirs.push(dir);
+    const db = openDatabase(dir);
+    dbs.push(db);
+    const queue = new WriteQueue(db, pino({ level: "silent" }));
+    const journal = new JournalStore(queue);
+    const count = () =>
+      (db.prepare("SELECT COUNT(*) AS n FROM session_journal").get() as { n: number }).n;
+
+    journal.start("ses_quick", new Uint8Array([1]), 1000);
+    journal.answer("ses_quick", 1, "fetch", yes, null);
+    journal.delete("ses_quick");
+    queue.flush();
+    expect(count()).toBe(0);
+
+    // One that lived past a commit: its rows go when it ends, those committed and those not.
+    journal.start("ses_long", new Uint8Array([1]), 1000);
+    queue.flush();
+    journal.entry("ses_long", { kind: "timer", timerId: 1, clockMs: 1001 });
+    expect(count()).toBe(1);
+    journal.delete("ses_long");
+    queue.flush();
+    expect(count()).toBe(0);
+
+    // One resumed from rows an earlier run committed.
+    journal.start("ses_resumed", new Uint8Array([1]), 1000);
+    queue.flush();
+    const resumed = new JournalStore(queue);
+    expect(resumed.read("ses_resumed", 0)).not.toBeNull();
+    resumed.entry("ses_resumed", { kind: "timer", timerId: 1, clockMs: 1001 });
+    resumed.delete("ses_resumed");
+    queue.flush();
+    expect(count()).toBe(0);
+  });
+
   it("has nothing to replay for a session without a start", () => {
     const journal = journalStore();
     journal.answer("ses_a", 1, "fetch", yes, null);
