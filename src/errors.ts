@@ -99,6 +99,16 @@ export class BodiesBusyError extends IsohookError {
   }
 }
 
+/** The server is stopping: a webhook that arrives now is not taken (it would not be kept). */
+export class StoppingError extends IsohookError {
+  readonly retryAfterSeconds: number;
+
+  constructor(retryAfterSeconds: number) {
+    super("stopping", 503, "the server is stopping; retry later", { expose: true });
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export class UnsupportedEncodingError extends IsohookError {
   constructor(encoding: string) {
     super(

@@ -208,14 +208,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     quarantined: () => processes.quarantined,
     close: () =>
       (closing ??= (async () => {
+        // Webhooks still arriving get 503; those taken already are kept: their events reach
+        // the subscriptions they pass before any session is let go of.
+        running.refuseNew();
         const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
         http.closeIdleConnections();
         await retention?.close();
+        await subscriptions.delivered();
         // Sessions end first, so that sync callers still waiting get their 502 before the
         // connections go. Durable ones are only let go of: they resume at the next start.
         running.suspendDurable();
         await processes.close("the server shut down while the session was running");
         await new Promise((resolve) => setTimeout(resolve, 50));
+        // What callers wait for (an async 202 waits for its commit) goes out before they do.
+        queue.flush();
+        await new Promise((resolve) => setImmediate(resolve));
         http.closeAllConnections();
         bundler.close();
         filters.close();

@@ -41,6 +41,7 @@ export class SessionManager {
   readonly #cryptoSlots: CryptoSlots;
   readonly #limits: Limits;
   readonly #logger: Logger;
+  #stopping = false;
 
   constructor(options: {
     store: SessionsStore;
@@ -119,6 +120,16 @@ export class SessionManager {
     };
     this.#launch(run, deployment, trigger, { id: row.event_id, data: event }, durable);
     return run;
+  }
+
+  /** True once the server has begun to stop: webhooks are refused from then on. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** The server begins to stop: no new sessions. */
+  refuseNew(): void {
+    this.#stopping = true;
   }
 
   /**

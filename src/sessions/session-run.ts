@@ -402,7 +402,10 @@ export class SessionRun implements SessionListener {
         error: cut(this.#options.redactor.text(answer.message), MAX_LOGGED_MESSAGE_CHARS),
       };
     }
-    if (this.#pending.delete(pending)) this.#log("call", { ...pending, ...outcome });
+    // Once suspended, a call is not journaled, and it is made again after the resume: it is
+    // logged then.
+    if (this.#pending.delete(pending) && !this.#suspended)
+      this.#log("call", { ...pending, ...outcome });
     return answer;
   }
 

@@ -101,6 +101,11 @@ export class SubscriptionHub {
     this.#note = note;
   }
 
+  /** Resolves once every event published so far has been delivered (at a shutdown). */
+  delivered(): Promise<void> {
+    return this.#delivered;
+  }
+
   /** Active subscriptions, for tests and metrics. */
   get size(): number {
     return this.#byId.size;

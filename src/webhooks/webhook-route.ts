@@ -13,7 +13,13 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 import type { Limits } from "../config";
 import type { LiveDeployments, LiveTrigger } from "../deploy/live-deployments";
-import { BodiesBusyError, IsohookError, NotFoundError, TooManySessionsError } from "../errors";
+import {
+  BodiesBusyError,
+  IsohookError,
+  NotFoundError,
+  StoppingError,
+  TooManySessionsError,
+} from "../errors";
 import { ClientGoneError, readBody } from "../http/body";
 import { newId } from "../ids";
 import type { HttpAnswer } from "../sessions/answer";
@@ -64,7 +70,11 @@ export function webhookHandler(
       if (!known) deps.logger.error({ err: error }, "webhook request failed");
       const status = known ? error.status : 500;
       const headers: [string, string][] = [];
-      if (error instanceof TooManySessionsError || error instanceof BodiesBusyError)
+      if (
+        error instanceof TooManySessionsError ||
+        error instanceof BodiesBusyError ||
+        error instanceof StoppingError
+      )
         headers.push(["retry-after", String(error.retryAfterSeconds)]);
       const message = known && error.expose ? error.message : "internal error";
       send(res, {
@@ -142,6 +152,9 @@ async function accept(
   if (startsSession && deps.sessions.atCapacity(deployment.project)) {
     throw new TooManySessionsError(deps.limits.maxRunning, RETRY_AFTER_SECONDS);
   }
+  // From here to the session's start nothing waits: a request taken before the server began
+  // to stop is one it will keep (its event queued, its durable session let go of, not lost).
+  if (deps.sessions.stopping) throw new StoppingError(RETRY_AFTER_SECONDS);
 
   const { body: _omitted, ...described } = data;
   deps.store.insertEvent({

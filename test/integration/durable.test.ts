@@ -1,7 +1,7 @@
 // Durable sessions (SPEC §6): stopped by a shutdown or killed with the server, they come back
 // when it starts again, replayed from their journal, and go on where they were.
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:http";
+import { createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -367,6 +367,91 @@ describe("durable sessions", () => {
         const log = await t.log(id);
         expect(ended.state, JSON.stringify(log)).toBe("completed");
         expectReplayed(log, 2);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("refuses a webhook whose body ends after the server began to stop, and keeps those before", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    let t = await startTestServer({ dataDir });
+    try {
+      const deployed = await deployProgram(t, "stopping", PROGRAM, TRIGGERS);
+      const id = (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
+        "isohook-session-id",
+      )!;
+      await until(
+        "the subscription",
+        () => t.log(id),
+        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+      );
+      // An event whose body is still arriving when the server begins to stop.
+      const body = '{"n": 1}';
+      const answer = new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
+        const req = request(
+          t.webhook(deployed, "evt"),
+          { method: "POST", headers: { "content-length": String(body.length) } },
+          (res) => {
+            res.resume();
+            resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] });
+          },
+        );
+        req.on("error", reject);
+        req.write(body.slice(0, 1));
+        setTimeout(() => req.end(body.slice(1)), 30);
+      });
+      await new Promise((r) => setTimeout(r, 10));
+      const closed = t.close();
+      expect(await answer).toEqual({ status: 503, retryAfter: "1" });
+      await closed;
+
+      t = await startTestServer({ dataDir });
+      await fetch(on(t.url, t.webhook(deployed, "evt")), { method: "POST", body: '{"n": 1}' });
+      await fetch(on(t.url, t.webhook(deployed, "evt")), { method: "POST", body: '{"n": 2}' });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      const log = await t.log(id);
+      expect(ended.state, JSON.stringify(log)).toBe("completed");
+      expectReplayed(log, 2);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("logs host calls that return while the server stops once, after the resume", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    // Many sessions whose waits end every few milliseconds: some end while the server stops.
+    const program = `
+      import { next_event, subscribe } from "autokitteh";
+      export async function on_start() {
+        const sub = subscribe("evt");
+        for (let i = 0; i < 150; i++) await next_event(sub, { timeout: 2 });
+      }`;
+    let t = await startTestServer({ dataDir });
+    try {
+      const deployed = await deployProgram(t, "waits", program, TRIGGERS);
+      const ids = await Promise.all(
+        Array.from({ length: 8 }, async () =>
+          (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
+            "isohook-session-id",
+          )!,
+        ),
+      );
+      await until(
+        "a few waits",
+        () => t.log(ids[0]!),
+        (log) => log.filter((e) => e.data.binding === "next_event").length > 10,
+      );
+      await t.close();
+      t = await startTestServer({ dataDir });
+      for (const id of ids) {
+        const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+        const log = await t.log(id);
+        expect(ended.state).toBe("completed");
+        const waits = log.filter((e) => e.kind === "call" && e.data.binding === "next_event");
+        expect(waits, id).toHaveLength(150);
       }
     } finally {
       await t.close();
