@@ -5,6 +5,7 @@
  * from the journal rather than from clocks; the timers still pending when it ends are armed
  * then.
  */
+import { createHash, type Hash } from "node:crypto";
 import type { AsyncBindingName, AsyncCallRecord, CallRecord, Entry, HostAnswer } from "./protocol";
 
 /** An entry a durable session was given after its start, as its journal keeps it. */
@@ -18,8 +19,9 @@ export type ReplayEntry =
   | {
       kind: "settle";
       callId: number;
-      /** The binding the call was made to; the replay must make the same call. */
+      /** The call it answers, which the replay must make again: its binding and arguments. */
       binding: AsyncBindingName;
+      argsDigest: string;
       clockMs: number;
       answer: HostAnswer;
       /**
@@ -54,16 +56,18 @@ export type ReplayedCall =
   { kind: "live" } | { kind: "answered" } | { kind: "diverged"; what: string };
 
 export class Replay {
-  /** Calls whose answers are given again, and the binding each was made to. */
-  readonly #answered = new Map<number, AsyncBindingName>();
+  /** Calls whose answers are given again, and the call each answered. */
+  readonly #answered = new Map<number, { binding: AsyncBindingName; argsDigest: string }>();
   /** Timers that fire again from the journal. */
   readonly #fired = new Set<number>();
+  /** Timers the replay set. */
+  readonly #set = new Set<number>();
   /** Timers set in the replay and still pending. */
   readonly #pending = new Map<number, { delayMs: number; repeat: boolean }>();
 
   constructor(readonly entries: readonly ReplayEntry[]) {
     for (const entry of entries) {
-      if (entry.kind === "settle") this.#answered.set(entry.callId, entry.binding);
+      if (entry.kind === "settle") this.#answered.set(entry.callId, entry);
       else this.#fired.add(entry.timerId);
     }
   }
@@ -100,21 +104,31 @@ export class Replay {
   asyncCall(record: AsyncCallRecord): ReplayedCall {
     const journaled = this.#answered.get(record.call_id);
     if (journaled === undefined) return { kind: "live" };
-    if (journaled === record.binding) return { kind: "answered" };
-    return {
-      kind: "diverged",
-      what: `call ${record.call_id} to ${record.binding}, where the journal has ${journaled}`,
-    };
+    const made = `made host call number ${record.call_id} (${record.binding})`;
+    if (journaled.binding !== record.binding) {
+      return { kind: "diverged", what: `${made} where the journal has ${journaled.binding}` };
+    }
+    if (journaled.argsDigest !== argsDigest(record.args)) {
+      return { kind: "diverged", what: `${made} with other arguments than the journal has` };
+    }
+    return { kind: "answered" };
   }
 
   /** A call answered in the sandbox, made during the replay: timers are only noted. */
   call(record: CallRecord): void {
     if (record.binding === "set_timer") {
+      this.#set.add(record.result);
       const [delayMs, repeat] = record.args;
       if (repeat || !this.#fired.has(record.result))
         this.#pending.set(record.result, { delayMs, repeat });
     }
     if (record.binding === "clear_timer") this.#pending.delete(record.args[0]);
+  }
+
+  /** A timer the journal fired that the replay never set, if any: a sign it diverged. */
+  firedUnset(): number | null {
+    for (const timerId of this.#fired) if (!this.#set.has(timerId)) return timerId;
+    return null;
   }
 
   /** Timers the replay left pending: to be armed, each with its whole delay. */
@@ -131,7 +145,40 @@ export function hostCallDiverges(
 ): string | null {
   const made = JSON.stringify(args);
   const journaled = JSON.stringify(recorded.args);
-  return made === journaled
-    ? null
-    : `${binding}(${made}) where the journal has ${binding}(${journaled})`;
+  if (made === journaled) return null;
+  return `called ${binding}(${made}) where the journal has ${binding}(${journaled})`;
+}
+
+/**
+ * A digest of an async call's arguments, to tell in a replay whether a call is the one the
+ * journal answered. Only values count (byte arrays by their bytes, not the buffer they view),
+ * so the host and the sandbox process get the same digest for the same call.
+ */
+export function argsDigest(args: unknown): string {
+  const hash = createHash("sha256");
+  feed(hash, args, 0);
+  return hash.digest("base64url");
+}
+
+function feed(hash: Hash, value: unknown, depth: number): void {
+  if (depth > 64) return void hash.update("…");
+  if (value instanceof Uint8Array) {
+    hash.update(`b${value.byteLength}:`);
+    return void hash.update(value);
+  }
+  if (Array.isArray(value)) {
+    hash.update(`a${value.length}[`);
+    for (const item of value) feed(hash, item, depth + 1);
+    return void hash.update("]");
+  }
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value);
+    hash.update(`o${entries.length}{`);
+    for (const [key, item] of entries) {
+      hash.update(JSON.stringify(key));
+      feed(hash, item, depth + 1);
+    }
+    return void hash.update("}");
+  }
+  hash.update(`${typeof value}:${JSON.stringify(value) ?? String(value)};`);
 }

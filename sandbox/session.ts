@@ -189,6 +189,8 @@ export class SandboxSession {
     // A session that ends during its replay stays in it: what its stop flushes is replayed.
     if (replay === null || this.#ending) return;
     this.#replay = null;
+    const unset = replay.firedUnset();
+    if (unset !== null) return this.#diverged(`set no timer ${unset}, yet the journal has it fire`);
     for (const [timerId, { delayMs, repeat }] of replay.pendingTimers())
       this.#armTimer(timerId, delayMs, repeat);
   }
@@ -241,7 +243,7 @@ export class SandboxSession {
     this.#fail({
       kind: "error",
       reason: "the replay diverged from the journal",
-      detail: `after the restart the session made ${what}; a durable session must do the same when given the same entries`,
+      detail: `after the restart the session ${what}; a durable session must do the same when given the same entries`,
     });
   }
 

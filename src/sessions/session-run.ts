@@ -17,6 +17,7 @@ import type {
   SessionEnd,
 } from "../../sandbox";
 import type { JournalStore } from "../store/journal-store";
+import { argsDigest } from "../../sandbox/replay";
 import type { SessionListener } from "../worker/remote-sandbox";
 import {
   argsForLog,
@@ -255,7 +256,8 @@ export class SessionRun implements SessionListener {
     // Key imports keep their arguments too, so that the key can be imported again on resume.
     if (this.#options.journal !== null && !this.#suspended) {
       const keyArgs = record.binding === "crypto_import_key" ? record.args : null;
-      this.#options.journal.answer(this.id, record.call_id, record.binding, answer, keyArgs);
+      const call = { binding: record.binding, argsDigest: argsDigest(record.args) };
+      this.#options.journal.answer(this.id, record.call_id, call, answer, keyArgs);
     }
     return { answer, cpuMs: this.#calls.takeCpuMs() };
   }

@@ -50,6 +50,8 @@ export interface Journal {
 /** An `answer` row's data. */
 interface JournaledAnswer {
   binding: AsyncBindingName;
+  /** See `argsDigest`. */
+  argsDigest: string;
   answer: HostAnswer;
   keyArgs: JournaledKeyImport["args"] | null;
 }
@@ -102,11 +104,11 @@ export class JournalStore {
   answer(
     sessionId: string,
     callId: number,
-    binding: AsyncBindingName,
+    call: { binding: AsyncBindingName; argsDigest: string },
     answer: HostAnswer,
     keyArgs: JournaledKeyImport["args"] | null,
   ): void {
-    const data: JournaledAnswer = { binding, answer, keyArgs };
+    const data: JournaledAnswer = { ...call, answer, keyArgs };
     this.#write(sessionId, "answer", callId, null, serialize(data));
   }
 
@@ -161,11 +163,12 @@ export class JournalStore {
           break;
         }
         answers.delete(row.ref!);
-        const { binding, answer } = answered;
+        const { binding, argsDigest, answer } = answered;
         replay.push({
           kind: "settle",
           callId: row.ref!,
           binding,
+          argsDigest,
           clockMs: row.clock_ms!,
           answer,
           journaled: true,
@@ -175,8 +178,11 @@ export class JournalStore {
     // Each of these calls was made in an entry above (its answer was sent after it), so the
     // replay makes it again before its answer comes. Past a cut, that no longer holds.
     if (complete) {
-      for (const [callId, { binding, answer }] of [...answers].sort(([a], [b]) => a - b))
-        replay.push({ kind: "settle", callId, binding, clockMs: nowMs, answer, journaled: false });
+      const later = [...answers].sort(([a], [b]) => a - b);
+      for (const [callId, { binding, argsDigest, answer }] of later) {
+        const entry = { kind: "settle", callId, binding, argsDigest, answer } as const;
+        replay.push({ ...entry, clockMs: nowMs, journaled: false });
+      }
     }
 
     const subscribes = rows

@@ -11,6 +11,7 @@ import {
   type ReplayEntry,
   type SessionEnd,
 } from "../../sandbox";
+import { argsDigest } from "../../sandbox/replay";
 import { bundleProject } from "../../src/deploy/bundle";
 
 // Two digests with a timer between them, then a wait for a third; each step prints.
@@ -70,6 +71,8 @@ interface Observed {
   prints: { text: string; replayed: boolean }[];
   /** Async calls sent to the host (not answered from the journal). */
   asked: { callId: number; binding: string }[];
+  /** The digest of each asked call's arguments. */
+  digests: Map<number, string>;
   entries: JournalEntry[];
   end: Promise<SessionEnd>;
 }
@@ -86,7 +89,12 @@ function runSession(
   stopWhen?: (text: string) => boolean,
 ): Observed {
   const sessionId = `ses_${++sessions}`;
-  const observed: Omit<Observed, "end"> = { prints: [], asked: [], entries: [] };
+  const observed: Omit<Observed, "end"> = {
+    prints: [],
+    asked: [],
+    digests: new Map(),
+    entries: [],
+  };
   let session: ReturnType<DeploymentSandbox["start"]> | undefined;
   const end = new Promise<SessionEnd>((resolve) => {
     session = sandbox.start(
@@ -119,6 +127,7 @@ function runSession(
         onHostCall: () => ({ ok: false, message: "no host calls here" }),
         onAsyncCall: (record) => {
           observed.asked.push({ callId: record.call_id, binding: record.binding });
+          observed.digests.set(record.call_id, argsDigest(record.args));
           const given = answer(record.call_id);
           return given === null
             ? new Promise(() => undefined)
@@ -136,7 +145,11 @@ const bytes = (n: number): HostAnswer => ({ ok: true, value: new Uint8Array([n, 
 const START = { entropy: new Uint8Array(32).fill(7), clockMs: 1_700_000_000_000, hostCalls: [] };
 
 /** The replay of what a first run was given, as the journal would give it back. */
-function replayOf(entries: JournalEntry[], answers: Map<number, HostAnswer>): ReplayEntry[] {
+function replayOf(
+  entries: JournalEntry[],
+  answers: Map<number, HostAnswer>,
+  digests: Map<number, string>,
+): ReplayEntry[] {
   return entries.map((entry) =>
     entry.kind === "timer"
       ? entry
@@ -144,6 +157,7 @@ function replayOf(entries: JournalEntry[], answers: Map<number, HostAnswer>): Re
           kind: "settle",
           callId: entry.callId,
           binding: "crypto_digest",
+          argsDigest: digests.get(entry.callId)!,
           clockMs: entry.clockMs,
           answer: answers.get(entry.callId)!,
           journaled: true,
@@ -160,9 +174,12 @@ describe("a durable session's replay", () => {
     expect(first.entries.map((e) => e.kind)).toEqual(["settle", "timer", "settle", "settle"]);
     expect(first.asked.map((a) => a.callId)).toEqual([1, 2, 3]);
 
-    const again = runSession({ ...START, replay: replayOf(first.entries, answers) }, () => {
-      throw new Error("a replay must not ask");
-    });
+    const again = runSession(
+      { ...START, replay: replayOf(first.entries, answers, first.digests) },
+      () => {
+        throw new Error("a replay must not ask");
+      },
+    );
     const againEnd = await again.end;
     expect(againEnd).toEqual({ ...firstEnd, cpuMs: againEnd.cpuMs });
     expect(again.asked).toEqual([]);
@@ -180,11 +197,12 @@ describe("a durable session's replay", () => {
     sandbox.session(`ses_${sessions}`)!.stop("the server stopped");
     await first.end;
     const cut: ReplayEntry[] = [
-      ...replayOf(first.entries, answers),
+      ...replayOf(first.entries, answers, first.digests),
       {
         kind: "settle",
         callId: 2,
         binding: "crypto_digest",
+        argsDigest: first.digests.get(2)!,
         clockMs: START.clockMs + 99,
         answer: answers.get(2)!,
         journaled: false,
@@ -200,8 +218,9 @@ describe("a durable session's replay", () => {
 
     // Resumed again, from everything journaled in both runs: it finishes.
     const journaled = [...first.entries, ...second.entries];
-    const third = runSession({ ...START, replay: replayOf(journaled, answers) }, (id) =>
-      answers.get(id)!,
+    const third = runSession(
+      { ...START, replay: replayOf(journaled, answers, first.digests) },
+      (id) => answers.get(id)!,
     );
     const end = await third.end;
     expect(end.ok, JSON.stringify(end)).toBe(true);
@@ -224,7 +243,7 @@ describe("a durable session's replay", () => {
     const first = runSession({ ...START, replay: null }, (id) => answers.get(id)!);
     await first.end;
     const stopped = runSession(
-      { ...START, replay: replayOf(first.entries, answers) },
+      { ...START, replay: replayOf(first.entries, answers, first.digests) },
       () => null,
       (text) => text.startsWith("two"),
     );
@@ -240,7 +259,7 @@ describe("a durable session's replay", () => {
     const answers = new Map([1, 2, 3].map((n) => [n, bytes(n)]));
     const first = runSession({ ...START, replay: null }, (id) => answers.get(id)!);
     await first.end;
-    const wrong = replayOf(first.entries, answers).map((entry) =>
+    const wrong = replayOf(first.entries, answers, first.digests).map((entry) =>
       entry.kind === "settle" && entry.callId === 2
         ? { ...entry, binding: "fetch" as const }
         : entry,
@@ -250,8 +269,30 @@ describe("a durable session's replay", () => {
     expect(end.ok).toBe(false);
     if (!end.ok) {
       expect(end.failure.reason).toBe("the replay diverged from the journal");
-      expect(end.failure.detail).toContain("call 2 to crypto_digest, where the journal has fetch");
+      expect(end.failure.detail).toContain(
+        "made host call number 2 (crypto_digest) where the journal has fetch",
+      );
     }
+  });
+
+  it("ends a replay that makes a call with other arguments, or leaves a journaled timer unset", async () => {
+    const answers = new Map([1, 2, 3].map((n) => [n, bytes(n)]));
+    const first = runSession({ ...START, replay: null }, (id) => answers.get(id)!);
+    await first.end;
+    const replay = replayOf(first.entries, answers, first.digests);
+    const otherArgs = replay.map((entry) =>
+      entry.kind === "settle" && entry.callId === 3 ? { ...entry, argsDigest: "other" } : entry,
+    );
+    const other = await runSession({ ...START, replay: otherArgs }, () => null).end;
+    expect(!other.ok && other.failure.detail).toContain(
+      "made host call number 3 (crypto_digest) with other arguments than the journal has",
+    );
+    // Cut before the last answer, so that the session is still running when the replay ends.
+    const strayTimer = [...replay.slice(0, 3), { kind: "timer" as const, timerId: 99, clockMs: 5 }];
+    const stray = await runSession({ ...START, replay: strayTimer }, () => null).end;
+    expect(!stray.ok && stray.failure.detail).toContain(
+      "set no timer 99, yet the journal has it fire",
+    );
   });
 });
 

@@ -30,14 +30,14 @@ describe("JournalStore", () => {
   it("gives back the start, the entries in order with their answers, and the subscribes", () => {
     const journal = journalStore();
     journal.start("ses_a", new Uint8Array([9, 9]), 1000);
-    journal.answer("ses_a", 1, "fetch", yes, null);
+    journal.answer("ses_a", 1, { binding: "fetch", argsDigest: "d1" }, yes, null);
     journal.entry("ses_a", { kind: "settle", callId: 1, clockMs: 1010 });
     journal.entry("ses_a", { kind: "timer", timerId: 4, clockMs: 1020 });
     journal.subscribed("ses_a", {
       args: ["evt", 'data.method == "POST"'],
       answer: { ok: true, value: "sub_1" },
     });
-    journal.answer("ses_a", 2, "fetch", bytes, null);
+    journal.answer("ses_a", 2, { binding: "fetch", argsDigest: "d2" }, bytes, null);
     journal.entry("ses_a", { kind: "settle", callId: 2, clockMs: 1030 });
     journal.start("ses_other", new Uint8Array([1]), 5);
 
@@ -45,12 +45,21 @@ describe("JournalStore", () => {
     expect(read.entropy).toEqual(new Uint8Array([9, 9]));
     expect(read.clockMs).toBe(1000);
     expect(read.replay).toEqual([
-      { kind: "settle", callId: 1, binding: "fetch", clockMs: 1010, answer: yes, journaled: true },
+      {
+        kind: "settle",
+        callId: 1,
+        binding: "fetch",
+        argsDigest: "d1",
+        clockMs: 1010,
+        answer: yes,
+        journaled: true,
+      },
       { kind: "timer", timerId: 4, clockMs: 1020 },
       {
         kind: "settle",
         callId: 2,
         binding: "fetch",
+        argsDigest: "d2",
         clockMs: 1030,
         answer: bytes,
         journaled: true,
@@ -67,8 +76,8 @@ describe("JournalStore", () => {
   it("gives answers sent but not yet given last, at the time of the read, in call order", () => {
     const journal = journalStore();
     journal.start("ses_a", new Uint8Array([1]), 1000);
-    journal.answer("ses_a", 3, "fetch", yes, null);
-    journal.answer("ses_a", 2, "fetch", bytes, null);
+    journal.answer("ses_a", 3, { binding: "fetch", argsDigest: "d3" }, yes, null);
+    journal.answer("ses_a", 2, { binding: "fetch", argsDigest: "d2" }, bytes, null);
     journal.entry("ses_a", { kind: "timer", timerId: 1, clockMs: 1100 });
     expect(journal.read("ses_a", 5000)!.replay).toEqual([
       { kind: "timer", timerId: 1, clockMs: 1100 },
@@ -76,11 +85,20 @@ describe("JournalStore", () => {
         kind: "settle",
         callId: 2,
         binding: "fetch",
+        argsDigest: "d2",
         clockMs: 5000,
         answer: bytes,
         journaled: false,
       },
-      { kind: "settle", callId: 3, binding: "fetch", clockMs: 5000, answer: yes, journaled: false },
+      {
+        kind: "settle",
+        callId: 3,
+        binding: "fetch",
+        argsDigest: "d3",
+        clockMs: 5000,
+        answer: yes,
+        journaled: false,
+      },
     ]);
   });
 
@@ -90,7 +108,7 @@ describe("JournalStore", () => {
     journal.entry("ses_a", { kind: "timer", timerId: 1, clockMs: 1100 });
     journal.entry("ses_a", { kind: "settle", callId: 1, clockMs: 1200 });
     journal.entry("ses_a", { kind: "timer", timerId: 2, clockMs: 1300 });
-    journal.answer("ses_a", 2, "fetch", yes, null);
+    journal.answer("ses_a", 2, { binding: "fetch", argsDigest: "d2" }, yes, null);
     expect(journal.read("ses_a", 5000)!.replay).toEqual([
       { kind: "timer", timerId: 1, clockMs: 1100 },
     ]);
@@ -107,7 +125,9 @@ describe("JournalStore", () => {
       ["sign"],
     ] as const;
     const info = { ok: true as const, value: { handle: 1 } };
-    journal.answer("ses_a", 1, "crypto_import_key", info, [...args] as never);
+    journal.answer("ses_a", 1, { binding: "crypto_import_key", argsDigest: "d1" }, info, [
+      ...args,
+    ] as never);
     expect(journal.read("ses_a", 0)!.keyImports).toEqual([{ args: [...args], answer: info }]);
     journal.delete("ses_a");
     expect(journal.read("ses_a", 0)).toBeNull();
@@ -124,7 +144,7 @@ describe("JournalStore", () => {
       (db.prepare("SELECT COUNT(*) AS n FROM session_journal").get() as { n: number }).n;
 
     journal.start("ses_quick", new Uint8Array([1]), 1000);
-    journal.answer("ses_quick", 1, "fetch", yes, null);
+    journal.answer("ses_quick", 1, { binding: "fetch", argsDigest: "d1" }, yes, null);
     journal.delete("ses_quick");
     queue.flush();
     expect(count()).toBe(0);
@@ -151,7 +171,7 @@ describe("JournalStore", () => {
 
   it("has nothing to replay for a session without a start", () => {
     const journal = journalStore();
-    journal.answer("ses_a", 1, "fetch", yes, null);
+    journal.answer("ses_a", 1, { binding: "fetch", argsDigest: "d1" }, yes, null);
     expect(journal.read("ses_a", 0)).toBeNull();
   });
 });
