@@ -1,5 +1,6 @@
 // The shipped examples, deployed over HTTP and called like a user would call them.
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
@@ -136,6 +137,46 @@ describe("order_accepted", () => {
       (l) => l.kind === "print" && l.data.text === "order ord_1 completed: 2 item(s) shipped",
     );
     expect(completion).toBeGreaterThan(sent);
+  });
+});
+
+describe("expense_approval", () => {
+  it("waits for its decision across a restart of the server", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-expense-"));
+    let server = await startTestServer({ dataDir });
+    try {
+      const result = await server.deployDir(path.join(EXAMPLES, "expense_approval"));
+      const submitted = await fetch(server.webhook(result, "submit"), {
+        method: "POST",
+        body: JSON.stringify({ id: "exp-1", what: "train ticket", amount: 42.5 }),
+      });
+      expect(submitted.status).toBe(202);
+      const id = submitted.headers.get("isohook-session-id")!;
+      const deadline = Date.now() + 10_000;
+      while (!(await server.log(id)).some((e) => e.data.binding === "subscribe")) {
+        if (Date.now() > deadline) throw new Error("the session did not subscribe");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await server.close();
+
+      server = await startTestServer({ dataDir });
+      const decide = server.url + new URL(server.webhook(result, "decide")).pathname;
+      const decided = await fetch(`${decide}/approve?expense=exp-1`, {
+        method: "POST",
+        headers: { "x-user": "ann" },
+      });
+      expect(decided.status).toBe(202);
+      const session = await server.waitForSession(id);
+      expect(session.state).toBe("completed");
+      const prints = (await server.log(id))
+        .filter((e) => e.kind === "print")
+        .map((e) => e.data.text as string);
+      expect(prints[0]).toMatch(/^expense exp-1: train ticket, 42.5, at \d{4}-/);
+      expect(prints.at(-1)).toMatch(/^expense exp-1 approved by ann after \d+ s$/);
+    } finally {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
 
