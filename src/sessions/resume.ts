@@ -10,12 +10,11 @@
  */
 import type { Logger } from "pino";
 import type { LiveDeployment, LiveDeployments } from "../deploy/live-deployments";
-import type { Journal, JournalStore } from "../store/journal-store";
+import type { JournalStore } from "../store/journal-store";
 import type { ProjectsStore } from "../store/projects-store";
 import type { SessionRow, SessionsStore, UnfinishedDurable } from "../store/sessions-store";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
-import type { WireEventData } from "../../sandbox";
 import type { SessionManager } from "./session-manager";
 
 export interface ResumeContext {
@@ -32,53 +31,70 @@ export interface ResumeContext {
 interface Plan {
   row: UnfinishedDurable;
   deployment: LiveDeployment;
-  journal: Journal;
-  event: WireEventData;
 }
 
 /** Resume every unfinished durable session; resolves once each is started again (or failed). */
 export async function resumeDurableSessions(context: ResumeContext): Promise<number> {
-  const { sessions, journal, running, logger } = context;
+  const { sessions, journal, running, subscriptions, logger } = context;
   const rows = sessions.unfinishedDurable();
   if (rows.length === 0) return 0;
   const time = new Date().toISOString();
+  const fail = (row: UnfinishedDurable, reason: string) => {
+    sessions.failUnfinished(row.id, reason, time);
+    journal.forget(row.id);
+    // Its subscriptions may be back in the hub already; they end with it.
+    subscriptions.endSession(row.id, true);
+    logger.warn({ session_id: row.id, reason }, "a durable session could not be resumed");
+  };
   const deployments = new DeploymentsForResume(context);
   const plans: Plan[] = [];
   for (const row of rows) {
-    const fail = (reason: string) => {
-      sessions.failUnfinished(row.id, reason, time);
-      logger.warn({ session_id: row.id, reason }, "a durable session could not be resumed");
-    };
     const found = await deployments.get(row);
-    if (typeof found === "string") {
-      fail(found);
-      continue;
-    }
-    const recorded = journal.read(row.id, Date.now());
-    const event = sessions.eventData(row.event_id);
-    if (recorded === null || event === null) {
-      fail(
-        `the server stopped before the session's ${recorded === null ? "journal" : "event"} was written; it cannot be resumed`,
-      );
-      continue;
-    }
-    plans.push({ row, deployment: found, journal: recorded, event });
+    if (typeof found === "string") fail(row, found);
+    else if (!sessions.hasEvent(row.event_id))
+      fail(row, "the server stopped before the session's event was written; it cannot be resumed");
+    else plans.push({ row, deployment: found });
   }
   restoreSubscriptions(context, plans);
-  for (const { row, deployment, journal: recorded, event } of plans)
-    await running.resume(row, deployment, recorded, event);
+  let resumed = 0;
+  // Each journal is read just before its session resumes: they can be large.
+  for (const { row, deployment } of plans) {
+    try {
+      const recorded = journal.read(row.id, Date.now());
+      if (recorded === null) {
+        fail(
+          row,
+          "the server stopped before the session's journal was written; it cannot be resumed",
+        );
+        continue;
+      }
+      await running.resume(row, deployment, recorded, sessions.eventData(row.event_id)!);
+      resumed += 1;
+    } catch (error) {
+      // One session whose journal cannot be read must not keep the server from starting.
+      fail(row, `it could not be resumed: ${(error as Error).message}`);
+    }
+  }
   deployments.retireExtras();
-  if (plans.length > 0) logger.info({ sessions: plans.length }, "durable sessions resumed");
-  return plans.length;
+  if (resumed > 0) logger.info({ sessions: resumed }, "durable sessions resumed");
+  return resumed;
 }
 
 /** The sessions' open subscriptions, back in the hub with what was queued for them. */
 function restoreSubscriptions(context: ResumeContext, plans: Plan[]): void {
-  const restored = plans.flatMap(({ row, journal }) => {
+  const restored = plans.flatMap(({ row }) => {
     const open = context.subscriptionsStore.openOf(row.id);
-    return journal.subscribes.flatMap(({ args: [source, filter], answer }) =>
+    return context.journal.subscribes(row.id).flatMap(({ args: [source, filter], answer }) =>
       answer.ok && open.has(answer.value as string)
-        ? [{ sessionId: row.id, project: row.project, id: answer.value as string, source, filter }]
+        ? [
+            {
+              sessionId: row.id,
+              project: row.project,
+              id: answer.value as string,
+              source,
+              filter,
+            },
+          ]
         : [],
     );
   });

@@ -112,6 +112,7 @@ export class SessionManager {
       entries: journal.replay.length,
     });
     await run.restoreKeys(journal.keyImports);
+    if (row.state === "created") this.#store.setState(row.id, "running", new Date().toISOString());
     const durable: DurableStart = {
       entropy: journal.entropy,
       clockMs: journal.clockMs,

@@ -110,6 +110,8 @@ export class SessionRun implements SessionListener {
   #syncTimer: NodeJS.Timeout | null = null;
   /** The server is stopping and lets go of this durable session, to resume it when it starts. */
   #suspended = false;
+  /** Its end was heard: host calls still finishing (cancelled) are neither logged nor journaled. */
+  #ended = false;
   /** Records from the sandbox that are logged as one entry each (calls answered there, prints). */
   #records = 0;
   /**
@@ -246,15 +248,16 @@ export class SessionRun implements SessionListener {
   }
 
   async onAsyncCall(record: AsyncCallRecord): Promise<HostReply> {
-    // Made again, live, when the session resumes.
-    if (this.#suspended)
+    // Not made now: made again, live, when the session resumes.
+    if (this.#suspended || this.#ended)
       return { answer: { ok: false, message: "the server is stopping" }, cpuMs: 0 };
     const answer = await this.#runHostCall(record.binding, record.args, () =>
       this.#calls.answer(record),
     );
-    // Journaled as it is sent: a replay gives the session this answer instead of asking again.
-    // Key imports keep their arguments too, so that the key can be imported again on resume.
-    if (this.#options.journal !== null && !this.#suspended) {
+    // Journaled as it is sent (also while the server stops: it was logged, and a replay must
+    // give it rather than ask again). Key imports keep their arguments too, so that the key
+    // can be imported again on resume.
+    if (this.#options.journal !== null && !this.#ended) {
       const keyArgs = record.binding === "crypto_import_key" ? record.args : null;
       const call = { binding: record.binding, argsDigest: argsDigest(record.args) };
       this.#options.journal.answer(this.id, record.call_id, call, answer, keyArgs);
@@ -283,6 +286,7 @@ export class SessionRun implements SessionListener {
   }
 
   onEnd(end: SessionEnd): void {
+    this.#ended = true;
     if (this.#suspended) {
       this.#calls.end(true);
       this.#pending.clear();
@@ -404,10 +408,9 @@ export class SessionRun implements SessionListener {
         error: cut(this.#options.redactor.text(answer.message), MAX_LOGGED_MESSAGE_CHARS),
       };
     }
-    // Once suspended, a call is not journaled, and it is made again after the resume: it is
-    // logged then.
-    if (this.#pending.delete(pending) && !this.#suspended)
-      this.#log("call", { ...pending, ...outcome });
+    // A call still pending at the session's end was logged (as cancelled) then, or, when the
+    // session was let go of at a shutdown, is made again after the resume and logged then.
+    if (this.#pending.delete(pending)) this.#log("call", { ...pending, ...outcome });
     return answer;
   }
 

@@ -82,6 +82,7 @@ export class JournalStore {
   readonly #insert: Statement<[string, Kind, number | null, number | null, Buffer | null]>;
   readonly #delete: Statement<[string]>;
   readonly #read: Statement<[string], JournalRow>;
+  readonly #readSubscribes: Statement<[string], { data: Buffer }>;
   readonly #writes = new Map<string, Writes>();
 
   constructor(queue: WriteQueue) {
@@ -91,6 +92,9 @@ export class JournalStore {
       "INSERT INTO session_journal (session_id, kind, ref, clock_ms, data) VALUES (?, ?, ?, ?, ?)",
     );
     this.#delete = db.prepare("DELETE FROM session_journal WHERE session_id = ?");
+    this.#readSubscribes = db.prepare(
+      "SELECT data FROM session_journal WHERE session_id = ? AND kind = 'host_answer' ORDER BY rowid",
+    );
     this.#read = db.prepare(
       "SELECT kind, ref, clock_ms, data FROM session_journal WHERE session_id = ? ORDER BY rowid",
     );
@@ -119,6 +123,19 @@ export class JournalStore {
 
   subscribed(sessionId: string, subscribe: JournaledSubscribe): void {
     this.#write(sessionId, "host_answer", null, null, serialize(subscribe));
+  }
+
+  /** Its journal is deleted already (the session failed at a restart): nothing to track. */
+  forget(sessionId: string): void {
+    this.#writes.delete(sessionId);
+  }
+
+  /** The session's `subscribe` calls and answers, in order (without reading the rest). */
+  subscribes(sessionId: string): JournaledSubscribe[] {
+    this.#queue.flush();
+    return this.#readSubscribes
+      .all(sessionId)
+      .map((row) => deserialize(row.data) as JournaledSubscribe);
   }
 
   /** The session ended: its journal goes. */

@@ -458,6 +458,92 @@ describe("durable sessions", () => {
     }
   });
 
+  it("fails a session whose journal cannot be read at a restart, and resumes the others", async () => {
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
+    dirs.push(dataDir);
+    let t = await startTestServer({ dataDir });
+    try {
+      const deployed = await deployProgram(t, "corrupt", PROGRAM, TRIGGERS);
+      const start = async () =>
+        (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
+          "isohook-session-id",
+        )!;
+      const [broken, fine] = [await start(), await start()];
+      for (const id of [broken, fine])
+        await until(
+          "the subscription",
+          () => t.log(id),
+          (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+        );
+      await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
+      for (const id of [broken, fine])
+        await until(
+          "the first event",
+          () => t.log(id),
+          (log) => prints(log).includes("got 1"),
+        );
+      await t.close();
+
+      const db = new Database(path.join(dataDir, "isohook.db"));
+      const garbled = db
+        .prepare(
+          "UPDATE session_journal SET data = x'ff00' WHERE session_id = ? AND kind = 'answer'",
+        )
+        .run(broken);
+      expect(garbled.changes).toBe(1);
+      db.close();
+
+      t = await startTestServer({ dataDir });
+      const failed = await t.waitForSession(broken, ["completed", "error", "stopped"]);
+      expect(failed.state).toBe("error");
+      expect(failed.error).toMatch(/^it could not be resumed: /);
+      await fetch(on(t.url, t.webhook(deployed, "evt")), { method: "POST", body: '{"n": 2}' });
+      const ended = await t.waitForSession(fine, ["completed", "error", "stopped"]);
+      expect(ended.state).toBe("completed");
+      const left = t
+        .db()
+        .prepare("SELECT COUNT(*) AS n FROM session_journal WHERE session_id = ?")
+        .get(broken) as { n: number };
+      expect(left.n).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("leaves no journal behind a session that ends with a fetch still in flight", async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const target = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/`;
+    const t = await startTestServer({ fetchAllowPrivate: true });
+    try {
+      const program = `
+        export async function on_start(event: any) {
+          void fetch(event.data.url.query.target).catch(() => undefined);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }`;
+      const response = await t.deployFiles({
+        "autokitteh.yaml": manifest("inflight", TRIGGERS, '  allow_net: ["127.0.0.1"]'),
+        "program.ts": program,
+      });
+      const deployed = (await response.json()) as Parameters<TestServer["webhook"]>[0];
+      const url = `${t.webhook(deployed, "start")}?target=${encodeURIComponent(target)}`;
+      const id = (await fetch(url, { method: "POST" })).headers.get("isohook-session-id")!;
+      expect((await t.waitForSession(id)).state).toBe("completed");
+      // The fetch is aborted at the end; its (cancelled) answer must not be journaled.
+      await new Promise((r) => setTimeout(r, 200));
+      await t.api("GET", `/api/sessions/${id}`);
+      const rows = t
+        .db()
+        .prepare("SELECT COUNT(*) AS n FROM session_journal WHERE session_id = ?")
+        .get(id) as { n: number };
+      expect(rows.n).toBe(0);
+    } finally {
+      await t.close();
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+
   it("a non-durable session of the same kind ends as error at a restart", async () => {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
     dirs.push(dataDir);
