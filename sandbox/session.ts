@@ -32,16 +32,17 @@ export interface SessionLimits {
 /** What the server hears about a session. */
 export interface SessionObserver {
   /**
-   * One call user code made across the line, answered in the sandbox, in order. `replayed`:
-   * made again while a durable session is replayed (the host saw it before the restart).
+   * One call user code made across the line, answered in the sandbox, in order. A durable
+   * session's replay makes its calls again: the host tells them apart by counting (see
+   * `SessionRun`), since a crash may have cut its log anywhere.
    */
-  onCall(record: CallRecord, replayed: boolean): void;
+  onCall(record: CallRecord): void;
   /**
    * A call the host answers at once (`subscribe`); an error answer throws in the caller. When
-   * a durable session makes it again in its replay, `replayed` is the answer it had then, and
-   * the caller gets that one.
+   * a durable session makes it again after a restart, `recorded` is the answer it had then,
+   * and the caller gets that one.
    */
-  onHostCall(binding: HostBindingName, args: unknown[], replayed: HostAnswer | null): HostAnswer;
+  onHostCall(binding: HostBindingName, args: unknown[], recorded: HostAnswer | null): HostAnswer;
   /** A call the host answers later (`next_event`, `fetch`, `crypto.subtle`). */
   onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
   /** A durable session was given an entry (after its start): the host journals its order. */
@@ -186,7 +187,7 @@ export class SandboxSession {
    */
   #endReplay(): void {
     const replay = this.#replay;
-    // A session that ends during its replay stays in it: what its stop flushes is replayed.
+    // A session that ended during its replay arms nothing.
     if (replay === null || this.#ending) return;
     this.#replay = null;
     const unset = replay.firedUnset();
@@ -288,14 +289,15 @@ export class SandboxSession {
       this.#stopClocks();
       return;
     }
+    // While a replay runs, timers fire from the journal; those left pending are armed after it.
     if (this.#replay !== null) {
       this.#replay.call(record);
-      this.#observer.onCall(record, true);
-      return;
+    } else if (record.binding === "set_timer") {
+      this.#armTimer(record.result, ...record.args);
+    } else if (record.binding === "clear_timer") {
+      this.#disarmTimer(record.args[0]);
     }
-    if (record.binding === "set_timer") this.#armTimer(record.result, ...record.args);
-    if (record.binding === "clear_timer") this.#disarmTimer(record.args[0]);
-    this.#observer.onCall(record, false);
+    this.#observer.onCall(record);
   }
 
   /**

@@ -82,20 +82,20 @@ function start(
     onHostCall: (
       binding: HostBindingName,
       args: unknown[],
-      replayed: HostAnswer | null,
+      recorded: HostAnswer | null,
     ): HostAnswer => {
       const [source, filter] = args as [string, string | null];
-      if (replayed !== null) {
-        if (replayed.ok) quota.added(sessionId, replayed.value as string);
+      if (recorded !== null) {
+        if (recorded.ok) quota.added(sessionId, recorded.value as string);
         send({
           type: "host_call",
           sessionId,
           binding,
           args: [source, filter],
-          answer: replayed,
+          answer: recorded,
           replayed: true,
         });
-        return replayed;
+        return recorded;
       }
       let answer: HostAnswer;
       try {
