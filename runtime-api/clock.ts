@@ -4,10 +4,9 @@
  * times; everything in the language that reads the time without being given one reads that:
  * `Date.now()`, `new Date()`, `Date()`, and `Intl.DateTimeFormat`'s `format()` without a date.
  */
-
-/** `Date`: the real one, reading the session's clock where it reads the time. */
 import type { SessionRegistry } from "./sessions";
 
+/** `Date`: the real one, reading the session's clock where it reads the time. */
 export function createDate(registry: SessionRegistry): DateConstructor {
   const NativeDate = Date;
   const nativeNow = Date.now;

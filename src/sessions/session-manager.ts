@@ -1,6 +1,7 @@
 /**
  * The running sessions of the server: starting them in their deployment's sandbox, counting
- * them against the limit, and stopping them on request.
+ * them against the limit, and stopping them on request; for durable ones, resuming them after
+ * a restart and letting go of them at a shutdown.
  */
 import { randomBytes } from "node:crypto";
 import type { Logger } from "pino";

@@ -112,7 +112,10 @@ export class SessionRun implements SessionListener {
   #suspended = false;
   /** Its end was heard: host calls still finishing (cancelled) are neither logged nor journaled. */
   #ended = false;
-  /** Records from the sandbox that are logged as one entry each (calls answered there, prints). */
+  /**
+   * Records from the sandbox so far that are logged as one entry each: prints, outcomes, the
+   * calls answered in the sandbox, and `subscribe`.
+   */
   #records = 0;
   /**
    * A resumed session does again what it did before, and its records come again in the same
