@@ -71,6 +71,7 @@ interface Writes {
 }
 
 interface JournalRow {
+  rowid: number;
   kind: Kind;
   ref: number | null;
   clock_ms: number | null;
@@ -83,6 +84,7 @@ export class JournalStore {
   readonly #delete: Statement<[string]>;
   readonly #read: Statement<[string], JournalRow>;
   readonly #readSubscribes: Statement<[string], { data: Buffer }>;
+  readonly #deleteRows: Statement<[string]>;
   readonly #writes = new Map<string, Writes>();
 
   constructor(queue: WriteQueue) {
@@ -92,11 +94,14 @@ export class JournalStore {
       "INSERT INTO session_journal (session_id, kind, ref, clock_ms, data) VALUES (?, ?, ?, ?, ?)",
     );
     this.#delete = db.prepare("DELETE FROM session_journal WHERE session_id = ?");
+    this.#deleteRows = db.prepare(
+      "DELETE FROM session_journal WHERE rowid IN (SELECT value FROM json_each(?))",
+    );
     this.#readSubscribes = db.prepare(
       "SELECT data FROM session_journal WHERE session_id = ? AND kind = 'host_answer' ORDER BY rowid",
     );
     this.#read = db.prepare(
-      "SELECT kind, ref, clock_ms, data FROM session_journal WHERE session_id = ? ORDER BY rowid",
+      "SELECT rowid, kind, ref, clock_ms, data FROM session_journal WHERE session_id = ? ORDER BY rowid",
     );
   }
 
@@ -149,8 +154,9 @@ export class JournalStore {
   /**
    * The session's journal, or `null` when it has no start. Answers that were sent but not yet
    * given to the session when the server stopped are given after everything else (at
-   * `nowMs`): the session would have had them next. An entry whose answer is missing ends the
-   * replay there; what came after it is done again, live.
+   * `nowMs`): the session would have had them next. An entry whose answer is missing (or that
+   * repeats one) ends the replay there; what came after it is done again, live, and its rows
+   * are deleted here, to be journaled anew.
    */
   read(sessionId: string, nowMs: number): Journal | null {
     this.#queue.flush();
@@ -160,48 +166,53 @@ export class JournalStore {
     // It goes on writing to rows already committed: its end must delete them.
     this.#writes.set(sessionId, { dropped: false, committed: true });
     const answers = new Map<number, JournaledAnswer>();
-    const keyImports: JournaledKeyImport[] = [];
-    for (const row of rows) {
-      if (row.kind !== "answer") continue;
-      const answer = deserialize(row.data!) as JournaledAnswer;
-      answers.set(row.ref!, answer);
-      if (answer.keyArgs !== null) keyImports.push({ args: answer.keyArgs, answer: answer.answer });
-    }
+    for (const row of rows)
+      if (row.kind === "answer") answers.set(row.ref!, deserialize(row.data!) as JournaledAnswer);
 
     const replay: ReplayEntry[] = [];
-    let complete = true;
+    const given = new Set<number>();
+    let cut: JournalRow | null = null;
     for (const row of rows) {
       if (row.kind === "timer") {
         replay.push({ kind: "timer", timerId: row.ref!, clockMs: row.clock_ms! });
       } else if (row.kind === "settle") {
         const answered = answers.get(row.ref!);
-        if (answered === undefined) {
-          complete = false;
+        if (answered === undefined || given.has(row.ref!)) {
+          cut = row;
           break;
         }
-        answers.delete(row.ref!);
+        given.add(row.ref!);
         const { binding, argsDigest, answer } = answered;
-        replay.push({
-          kind: "settle",
-          callId: row.ref!,
-          binding,
-          argsDigest,
-          clockMs: row.clock_ms!,
-          answer,
-          journaled: true,
-        });
+        const entry = { kind: "settle", callId: row.ref!, binding, argsDigest, answer } as const;
+        replay.push({ ...entry, clockMs: row.clock_ms!, journaled: true });
       }
     }
-    // Each of these calls was made in an entry above (its answer was sent after it), so the
-    // replay makes it again before its answer comes. Past a cut, that no longer holds.
-    if (complete) {
-      const later = [...answers].sort(([a], [b]) => a - b);
+    if (cut === null) {
+      // Each of these calls was made in an entry above (its answer was sent after it), so the
+      // replay makes it again before its answer comes. Past a cut, that no longer holds.
+      const later = [...answers].filter(([callId]) => !given.has(callId)).sort(([a], [b]) => a - b);
       for (const [callId, { binding, argsDigest, answer }] of later) {
         const entry = { kind: "settle", callId, binding, argsDigest, answer } as const;
         replay.push({ ...entry, clockMs: nowMs, journaled: false });
+        given.add(callId);
       }
+    } else {
+      // What came after the cut is done again, live, and journaled again: its old rows go, so
+      // that a later restart does not replay them. `subscribe` answers stay: the calls made
+      // again get them (and their subscriptions keep their ids and queued events).
+      const stale = rows.filter(
+        (row) =>
+          (row.rowid >= cut.rowid && row.kind !== "host_answer") ||
+          (row.kind === "answer" && !given.has(row.ref!)),
+      );
+      this.#deleteRows.run(JSON.stringify(stale.map((row) => row.rowid)));
     }
 
+    const keyImports: JournaledKeyImport[] = [];
+    for (const callId of given) {
+      const { keyArgs, answer } = answers.get(callId)!;
+      if (keyArgs !== null) keyImports.push({ args: keyArgs, answer });
+    }
     const subscribes = rows
       .filter((row) => row.kind === "host_answer")
       .map((row) => deserialize(row.data!) as JournaledSubscribe);

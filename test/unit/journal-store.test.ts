@@ -112,6 +112,21 @@ describe("JournalStore", () => {
     expect(journal.read("ses_a", 5000)!.replay).toEqual([
       { kind: "timer", timerId: 1, clockMs: 1100 },
     ]);
+    // The rows past the cut went; what the session does again is journaled after the rest.
+    journal.answer("ses_a", 1, { binding: "fetch", argsDigest: "d1" }, yes, null);
+    journal.entry("ses_a", { kind: "settle", callId: 1, clockMs: 6000 });
+    expect(journal.read("ses_a", 7000)!.replay).toEqual([
+      { kind: "timer", timerId: 1, clockMs: 1100 },
+      {
+        kind: "settle",
+        callId: 1,
+        binding: "fetch",
+        argsDigest: "d1",
+        clockMs: 6000,
+        answer: yes,
+        journaled: true,
+      },
+    ]);
   });
 
   it("keeps key imports' arguments, and forgets a session's journal when asked", () => {
