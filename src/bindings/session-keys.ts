@@ -26,6 +26,8 @@ export class SessionKeys {
     algorithm: AlgorithmSpec,
     extractable: boolean,
     usages: string[],
+    /** The handle a key had before a restart, to give it again (see `HostCalls.restoreKeys`). */
+    handle = this.#next,
   ): Promise<KeyInfo> {
     if (this.#keys.size >= MAX_KEYS)
       throw new RangeError(`a session may hold at most ${MAX_KEYS} keys`);
@@ -36,7 +38,7 @@ export class SessionKeys {
       extractable,
       usages as webcrypto.KeyUsage[],
     );
-    const handle = this.#next++;
+    this.#next = Math.max(this.#next, handle + 1);
     this.#keys.set(handle, key);
     return {
       handle,
@@ -64,10 +66,6 @@ export class SessionKeys {
 
   clear(): void {
     this.#keys.clear();
-  }
-
-  forget(handle: number): void {
-    this.#keys.delete(handle);
   }
 
   #key(handle: number): Key {

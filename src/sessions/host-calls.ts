@@ -106,18 +106,16 @@ export class HostCalls {
   }
 
   /**
-   * A durable session resumes: import again the keys it imported before the restart, so that
-   * their handles (which the session holds) mean the same keys. Handles are given in order,
-   * so importing in the same order gives the same ones; a key that does not come back as the
-   * same handle is left out, and using it fails as an unknown key would.
+   * A durable session resumes: import again the keys it imported before the restart, under the
+   * handles it holds. A key that cannot be imported again is left out: using it fails as an
+   * unknown key would.
    */
   async restoreKeys(imports: JournaledKeyImport[]): Promise<void> {
     for (const { args, answer } of imports) {
       if (!answer.ok) continue;
       this.#keys ??= new SessionKeys();
-      const expected = (answer.value as KeyInfo).handle;
-      const info = await this.#keys.importKey(...args).catch(() => null);
-      if (info !== null && info.handle !== expected) this.#keys.forget(info.handle);
+      const handle = (answer.value as KeyInfo).handle;
+      await this.#keys.importKey(...args, handle).catch(() => null);
     }
   }
 
