@@ -5,7 +5,7 @@
  * from the journal rather than from clocks; the timers still pending when it ends are armed
  * then.
  */
-import { createHash, type Hash } from "node:crypto";
+import { argsDigest } from "./args-digest";
 import type { AsyncBindingName, AsyncCallRecord, CallRecord, Entry, HostAnswer } from "./protocol";
 
 /** An entry a durable session was given after its start, as its journal keeps it. */
@@ -147,38 +147,4 @@ export function hostCallDiverges(
   const journaled = JSON.stringify(recorded.args);
   if (made === journaled) return null;
   return `called ${binding}(${made}) where the journal has ${binding}(${journaled})`;
-}
-
-/**
- * A digest of an async call's arguments, to tell in a replay whether a call is the one the
- * journal answered. Only values count (byte arrays by their bytes, not the buffer they view),
- * so the host and the sandbox process get the same digest for the same call.
- */
-export function argsDigest(args: unknown): string {
-  const hash = createHash("sha256");
-  feed(hash, args, 0);
-  return hash.digest("base64url");
-}
-
-function feed(hash: Hash, value: unknown, depth: number): void {
-  if (depth > 64) return void hash.update("…");
-  if (value instanceof Uint8Array) {
-    hash.update(`b${value.byteLength}:`);
-    return void hash.update(value);
-  }
-  if (Array.isArray(value)) {
-    hash.update(`a${value.length}[`);
-    for (const item of value) feed(hash, item, depth + 1);
-    return void hash.update("]");
-  }
-  if (value !== null && typeof value === "object") {
-    const entries = Object.entries(value);
-    hash.update(`o${entries.length}{`);
-    for (const [key, item] of entries) {
-      hash.update(JSON.stringify(key));
-      feed(hash, item, depth + 1);
-    }
-    return void hash.update("}");
-  }
-  hash.update(`${typeof value}:${JSON.stringify(value) ?? String(value)};`);
 }

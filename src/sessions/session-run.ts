@@ -17,7 +17,7 @@ import type {
   SessionEnd,
 } from "../../sandbox";
 import type { JournalStore } from "../store/journal-store";
-import { argsDigest } from "../../sandbox/replay";
+import { argsDigest } from "../../sandbox/args-digest";
 import type { SessionListener } from "../worker/remote-sandbox";
 import {
   argsForLog,

@@ -11,7 +11,7 @@ import {
   type ReplayEntry,
   type SessionEnd,
 } from "../../sandbox";
-import { argsDigest } from "../../sandbox/replay";
+import { argsDigest } from "../../sandbox/args-digest";
 import { bundleProject } from "../../src/deploy/bundle";
 
 // Two digests with a timer between them, then a wait for a third; each step prints.

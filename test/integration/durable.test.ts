@@ -143,6 +143,18 @@ describe("durable sessions", () => {
       // The webhook still works on the restarted server, and the subscription is over.
       const after = await fetch(on(t.url, evtUrl), { method: "POST", body: '{"n": 3}' });
       expect(after.status).toBe(202);
+      const open = t
+        .db()
+        .prepare(
+          "SELECT COUNT(*) AS n FROM subscriptions WHERE session_id = ? AND ended_at IS NULL",
+        )
+        .get(id) as { n: number };
+      expect(open.n).toBe(0);
+      const queued = t
+        .db()
+        .prepare("SELECT COUNT(*) AS n FROM subscription_events WHERE event_id = ?")
+        .get(after.headers.get("isohook-event-id")) as { n: number };
+      expect(queued.n).toBe(0);
     } finally {
       await t.close();
     }
@@ -389,21 +401,24 @@ describe("durable sessions", () => {
       );
       // An event whose body is still arriving when the server begins to stop.
       const body = '{"n": 1}';
-      const answer = new Promise<{ status: number; retryAfter?: string }>((resolve, reject) => {
-        const req = request(
-          t.webhook(deployed, "evt"),
-          { method: "POST", headers: { "content-length": String(body.length) } },
-          (res) => {
-            res.resume();
-            resolve({ status: res.statusCode!, retryAfter: res.headers["retry-after"] });
-          },
-        );
-        req.on("error", reject);
-        req.write(body.slice(0, 1));
-        setTimeout(() => req.end(body.slice(1)), 30);
-      });
-      await new Promise((r) => setTimeout(r, 10));
+      let resolveAnswer!: (answer: { status: number; retryAfter?: string }) => void;
+      const answer = new Promise<{ status: number; retryAfter?: string }>(
+        (resolve) => (resolveAnswer = resolve),
+      );
+      const req = request(
+        t.webhook(deployed, "evt"),
+        { method: "POST", headers: { "content-length": String(body.length) } },
+        (res) => {
+          res.resume();
+          resolveAnswer({ status: res.statusCode!, retryAfter: res.headers["retry-after"] });
+        },
+      );
+      await new Promise<void>((resolve) => req.write(body.slice(0, 1), () => resolve()));
+      // Time for the server to take the connection and read the head, then it begins to stop
+      // and the rest of the body arrives.
+      await new Promise((r) => setTimeout(r, 50));
       const closed = t.close();
+      setTimeout(() => req.end(body.slice(1)), 30);
       expect(await answer).toEqual({ status: 503, retryAfter: "1" });
       await closed;
 
