@@ -60,6 +60,9 @@ export function createIntl(registry: SessionRegistry): typeof Intl {
     return registry.currentOrNull()?.clock ?? undefined;
   };
 
+  // TODO: the native prototype stays reachable (`Object.getPrototypeOf` of this one) and its
+  // `format` reads the real clock: code that goes there on purpose can tell a replay from the
+  // first run. A prototype of our own with every method delegating would close it.
   const proto = Object.create(nativeProto, {
     format: {
       get(this: Intl.DateTimeFormat) {

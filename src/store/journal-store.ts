@@ -109,7 +109,13 @@ export class JournalStore {
     this.#write(sessionId, "start", null, clockMs, Buffer.from(entropy));
   }
 
-  /** `keyArgs`: a key import's arguments (see `JournaledKeyImport`). */
+  /**
+   * `keyArgs`: a key import's arguments (see `JournaledKeyImport`).
+   *
+   * TODO: a `next_event` answer is journaled whole, so an event's body is stored twice while
+   * its session runs (in `events` too); journal the event's id and read it back on replay once
+   * journals of long waits on large events show up.
+   */
   answer(
     sessionId: string,
     callId: number,

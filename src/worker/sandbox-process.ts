@@ -180,6 +180,8 @@ export class SandboxProcess {
   }
 
   /** The process is gone: every session in it ends as an error; retired deployments go too. */
+  // TODO: durable sessions end here too; those of projects not suspected of the crash could be
+  // resumed from their journals in the replacement process, as at a restart.
   #die(why: string): void {
     this.#dead = true;
     // Stopped by the server (a shutdown) is not a crash: nobody is to blame.
