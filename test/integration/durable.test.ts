@@ -68,6 +68,21 @@ async function until<T>(what: string, read: () => Promise<T>, ok: (value: T) => 
   }
 }
 
+/** POST to a trigger that starts a session; the session's id. */
+async function startSession(url: string): Promise<string> {
+  return (await fetch(url, { method: "POST" })).headers.get("isohook-session-id")!;
+}
+
+/** Wait until the log `read` returns shows the session's `subscribe`. */
+const untilSubscribed = (read: () => Promise<Log>) =>
+  until("the subscription", read, (log) =>
+    log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
+  );
+
+/** Wait until the log `read` returns shows `text` printed. */
+const untilPrinted = (read: () => Promise<Log>, text: string) =>
+  until(`the print ${JSON.stringify(text)}`, read, (log) => prints(log).includes(text));
+
 /** The same webhook path on a server that now listens elsewhere. */
 const on = (base: string, webhookUrl: string) => base + new URL(webhookUrl).pathname;
 
@@ -95,15 +110,21 @@ function expectReplayed(log: Log, lastEvent: number) {
   expect(new Set(seqs).size).toBe(seqs.length);
 }
 
-describe("durable sessions", () => {
-  const dirs: string[] = [];
-  afterAll(() => {
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-  });
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
+/** A temporary folder, removed after the tests. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
+
+describe("durable sessions", () => {
   it("resume after a shutdown, with the event that waited and the timer that was pending", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "durable", PROGRAM, TRIGGERS);
@@ -112,17 +133,9 @@ describe("durable sessions", () => {
       const accepted = await fetch(`${startUrl}?sleep=1000`, { method: "POST" });
       expect(accepted.status).toBe(202);
       const id = accepted.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      await untilSubscribed(() => t.log(id));
       await fetch(evtUrl, { method: "POST", body: '{"n": 1}' });
-      await until(
-        "the first event",
-        () => t.log(id),
-        (log) => prints(log).includes("got 1"),
-      );
+      await untilPrinted(() => t.log(id), "got 1");
       // It sleeps in a timer now; this event waits in its queue, across the restart.
       await fetch(evtUrl, { method: "POST", body: '{"n": 2}' });
       await t.close();
@@ -161,8 +174,7 @@ describe("durable sessions", () => {
   });
 
   it("resumes on the deployment it started on, after a newer one became active", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     const version = (v: string) => `
       import { next_event, subscribe } from "autokitteh";
       export async function on_start() {
@@ -174,11 +186,7 @@ describe("durable sessions", () => {
       const first = await deployProgram(t, "versions", version("v1"), TRIGGERS);
       const accepted = await fetch(t.webhook(first, "start"), { method: "POST" });
       const id = accepted.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      await untilSubscribed(() => t.log(id));
       await deployProgram(t, "versions", version("v2"), TRIGGERS);
       await t.close();
 
@@ -191,11 +199,7 @@ describe("durable sessions", () => {
       // New sessions run the active deployment.
       const next = await fetch(on(t.url, t.webhook(first, "start")), { method: "POST" });
       const nextId = next.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(nextId),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      await untilSubscribed(() => t.log(nextId));
       await fetch(on(t.url, t.webhook(first, "evt")), { method: "POST", body: '{"n": 5}' });
       await t.waitForSession(nextId, ["completed"]);
       expect(prints(await t.log(nextId))).toEqual(["v2 5"]);
@@ -255,8 +259,7 @@ describe("durable sessions", () => {
         const next = await next_event(subscribe("evt"));
         console.log("after " + fetched + " " + (await sign()) + " " + next!.body.json.n);
       }`;
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir, fetchAllowPrivate: true });
     try {
       const response = await t.deployFiles({
@@ -266,12 +269,8 @@ describe("durable sessions", () => {
       expect(response.status).toBe(201);
       const deployed = (await response.json()) as Parameters<TestServer["webhook"]>[0];
       const startUrl = `${t.webhook(deployed, "start")}?target=${encodeURIComponent(target)}`;
-      const id = (await fetch(startUrl, { method: "POST" })).headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      const id = await startSession(startUrl);
+      await untilSubscribed(() => t.log(id));
       await t.close();
 
       t = await startTestServer({ dataDir, fetchAllowPrivate: true });
@@ -315,11 +314,7 @@ describe("durable sessions", () => {
       const deployed = await deployProgram(t, "acked", program, TRIGGERS);
       const accepted = await fetch(t.webhook(deployed, "start"), { method: "POST" });
       const id = accepted.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      await untilSubscribed(() => t.log(id));
       const acked = await fetch(`${t.webhook(deployed, "evt")}?id=42`, { method: "POST" });
       expect(acked.status).toBe(202);
       const eventId = acked.headers.get("isohook-event-id")!;
@@ -335,29 +330,15 @@ describe("durable sessions", () => {
   });
 
   it("logs each thing once when a crash cut the log and the journal at different points", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "cuts", PROGRAM, TRIGGERS);
-      const start = async () => {
-        const accepted = await fetch(t.webhook(deployed, "start"), { method: "POST" });
-        return accepted.headers.get("isohook-session-id")!;
-      };
+      const start = () => startSession(t.webhook(deployed, "start"));
       const [behind, ahead] = [await start(), await start()];
-      for (const id of [behind, ahead])
-        await until(
-          "the subscription",
-          () => t.log(id),
-          (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-        );
+      for (const id of [behind, ahead]) await untilSubscribed(() => t.log(id));
       await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
-      for (const id of [behind, ahead])
-        await until(
-          "the first event",
-          () => t.log(id),
-          (log) => prints(log).includes("got 1"),
-        );
+      for (const id of [behind, ahead]) await untilPrinted(() => t.log(id), "got 1");
       await t.close();
 
       // As a crash could leave them: one log lost its last print; the other's journal lost the
@@ -386,19 +367,12 @@ describe("durable sessions", () => {
   });
 
   it("refuses a webhook whose body ends after the server began to stop, and keeps those before", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "stopping", PROGRAM, TRIGGERS);
-      const id = (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
-        "isohook-session-id",
-      )!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      const id = await startSession(t.webhook(deployed, "start"));
+      await untilSubscribed(() => t.log(id));
       // An event whose body is still arriving when the server begins to stop.
       const body = '{"n": 1}';
       let resolveAnswer!: (answer: { status: number; retryAfter?: string }) => void;
@@ -435,8 +409,7 @@ describe("durable sessions", () => {
   });
 
   it("logs host calls that return while the server stops once, after the resume", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     // Many sessions whose waits end every few milliseconds: some end while the server stops.
     const program = `
       import { next_event, subscribe } from "autokitteh";
@@ -448,11 +421,7 @@ describe("durable sessions", () => {
     try {
       const deployed = await deployProgram(t, "waits", program, TRIGGERS);
       const ids = await Promise.all(
-        Array.from({ length: 8 }, async () =>
-          (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
-            "isohook-session-id",
-          )!,
-        ),
+        Array.from({ length: 8 }, () => startSession(t.webhook(deployed, "start"))),
       );
       await until(
         "a few waits",
@@ -474,29 +443,15 @@ describe("durable sessions", () => {
   });
 
   it("fails a session whose journal cannot be read at a restart, and resumes the others", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "corrupt", PROGRAM, TRIGGERS);
-      const start = async () =>
-        (await fetch(t.webhook(deployed, "start"), { method: "POST" })).headers.get(
-          "isohook-session-id",
-        )!;
+      const start = () => startSession(t.webhook(deployed, "start"));
       const [broken, fine] = [await start(), await start()];
-      for (const id of [broken, fine])
-        await until(
-          "the subscription",
-          () => t.log(id),
-          (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-        );
+      for (const id of [broken, fine]) await untilSubscribed(() => t.log(id));
       await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
-      for (const id of [broken, fine])
-        await until(
-          "the first event",
-          () => t.log(id),
-          (log) => prints(log).includes("got 1"),
-        );
+      for (const id of [broken, fine]) await untilPrinted(() => t.log(id), "got 1");
       await t.close();
 
       const db = new Database(path.join(dataDir, "isohook.db"));
@@ -542,7 +497,7 @@ describe("durable sessions", () => {
       });
       const deployed = (await response.json()) as Parameters<TestServer["webhook"]>[0];
       const url = `${t.webhook(deployed, "start")}?target=${encodeURIComponent(target)}`;
-      const id = (await fetch(url, { method: "POST" })).headers.get("isohook-session-id")!;
+      const id = await startSession(url);
       expect((await t.waitForSession(id)).state).toBe("completed");
       // The fetch is aborted at the end; its (cancelled) answer must not be journaled.
       await new Promise((r) => setTimeout(r, 200));
@@ -560,19 +515,14 @@ describe("durable sessions", () => {
   });
 
   it("a non-durable session of the same kind ends as error at a restart", async () => {
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-    dirs.push(dataDir);
+    const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
     try {
       const triggers = [{ ...TRIGGERS[0]!, is_durable: false }, TRIGGERS[1]!];
       const deployed = await deployProgram(t, "fleeting", PROGRAM, triggers);
       const accepted = await fetch(t.webhook(deployed, "start"), { method: "POST" });
       const id = accepted.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => t.log(id),
-        (log) => log.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      await untilSubscribed(() => t.log(id));
       await t.close();
       t = await startTestServer({ dataDir });
       const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
@@ -618,9 +568,8 @@ describe("durable sessions", () => {
     }
 
     function projectFolder(name: string): { dataDir: string; projectDir: string } {
-      const dataDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-"));
-      const projectDir = mkdtempSync(path.join(os.tmpdir(), "isohook-durable-project-"));
-      dirs.push(dataDir, projectDir);
+      const dataDir = tempDir("isohook-durable-");
+      const projectDir = tempDir("isohook-durable-project-");
       writeFileSync(path.join(projectDir, "autokitteh.yaml"), manifest(name, TRIGGERS));
       writeFileSync(path.join(projectDir, "program.ts"), PROGRAM);
       return { dataDir, projectDir };
@@ -637,7 +586,7 @@ describe("durable sessions", () => {
         })
       ).json()) as { triggers: { name: string; webhook_url: string }[] };
       const startUrl = hooks.triggers.find((x) => x.name === "start")!.webhook_url;
-      const id = (await fetch(startUrl, { method: "POST" })).headers.get("isohook-session-id")!;
+      const id = await startSession(startUrl);
       const db = () => new Database(path.join(dataDir, "isohook.db"), { readonly: true });
       await until(
         "the subscription",
@@ -685,19 +634,10 @@ describe("durable sessions", () => {
         new URL(hooks.triggers.find((x: { name: string }) => x.name === name).webhook_url).pathname;
       const log = async (id: string) => (await api(`/api/sessions/${id}/log`)).log as Log;
 
-      const accepted = await fetch(url + hook("start"), { method: "POST" });
-      const id = accepted.headers.get("isohook-session-id")!;
-      await until(
-        "the subscription",
-        () => log(id),
-        (l) => l.some((e) => e.kind === "call" && e.data.binding === "subscribe"),
-      );
+      const id = await startSession(url + hook("start"));
+      await untilSubscribed(() => log(id));
       await fetch(url + hook("evt"), { method: "POST", body: '{"n": 1}' });
-      await until(
-        "the first event",
-        () => log(id),
-        (l) => prints(l).includes("got 1"),
-      );
+      await untilPrinted(() => log(id), "got 1");
 
       server!.kill("SIGKILL");
       await new Promise((r) => server!.once("exit", r));
