@@ -108,7 +108,6 @@ async function startIsohook(): Promise<{ url: string; pid: number }> {
   const deploy = [
     "examples/simple_api",
     "bench/projects/bench_async",
-    "bench/projects/bench_durable",
     "bench/projects/bench_roundtrip",
   ].map((p) => path.join(ROOT, p));
   const env: NodeJS.ProcessEnv = {
@@ -163,10 +162,9 @@ async function webhookUrls(base: string) {
   const simple = await get("simple_api");
   const asyncProject = await get("bench_async");
   const roundTrip = await get("bench_roundtrip");
-  const durable = await get("bench_durable");
   return {
     sync: simple.api!,
-    durable: durable.api!,
+    durable: asyncProject.durable!,
     async: asyncProject.hello!,
     first: roundTrip.first!,
     second: roundTrip.second!,
