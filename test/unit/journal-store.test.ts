@@ -15,13 +15,17 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function journalStore(): JournalStore {
+/** A journal store on a new database, with its write queue and the database itself. */
+function openJournal(): { journal: JournalStore; queue: WriteQueue; db: Db } {
   const dir = mkdtempSync(path.join(os.tmpdir(), "isohook-journal-"));
   dirs.push(dir);
   const db = openDatabase(dir);
   dbs.push(db);
-  return new JournalStore(new WriteQueue(db, pino({ level: "silent" })));
+  const queue = new WriteQueue(db, pino({ level: "silent" }));
+  return { journal: new JournalStore(queue), queue, db };
 }
+
+const journalStore = (): JournalStore => openJournal().journal;
 
 const yes = { ok: true as const, value: "yes" };
 const bytes = { ok: true as const, value: new Uint8Array([1, 2, 3]) };
@@ -149,12 +153,7 @@ describe("JournalStore", () => {
   });
 
   it("writes nothing for a session that ends before its rows are committed", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "isohook-journal-"));
-    dirs.push(dir);
-    const db = openDatabase(dir);
-    dbs.push(db);
-    const queue = new WriteQueue(db, pino({ level: "silent" }));
-    const journal = new JournalStore(queue);
+    const { journal, queue, db } = openJournal();
     const count = () =>
       (db.prepare("SELECT COUNT(*) AS n FROM session_journal").get() as { n: number }).n;
 
