@@ -135,7 +135,7 @@ export class HostCalls {
   end(suspended = false): void {
     this.#over = true;
     this.#ended?.abort(cancelled());
-    this.#context.subscriptions.endSession(this.#context.sessionId, suspended);
+    this.#context.subscriptions.endSession(this.#context.sessionId, !suspended);
     this.#keys?.clear();
   }
 

@@ -42,8 +42,8 @@ export async function resumeDurableSessions(context: ResumeContext): Promise<num
   const fail = (row: UnfinishedDurable, reason: string) => {
     sessions.failUnfinished(row.id, reason, time);
     journal.forget(row.id);
-    // Its subscriptions may be back in the hub already; they end with it.
-    subscriptions.endSession(row.id, true);
+    // Its subscriptions may be back in the hub already; they end with it (in SQLite, above).
+    subscriptions.endSession(row.id, false);
     logger.warn({ session_id: row.id, reason }, "a durable session could not be resumed");
   };
   const deployments = new DeploymentsForResume(context);

@@ -343,11 +343,12 @@ export class SubscriptionHub {
   }
 
   /**
-   * The session is over: its subscriptions end and its waiting calls are dropped. `suspended`:
-   * the server is stopping and the session (a durable one) will resume when it starts again;
-   * it lets go of them here but they stay open in SQLite, to be restored then.
+   * The session is over: its subscriptions end and its waiting calls are dropped. `recordEnd`
+   * false lets go of them in memory only: a durable session let go of at a shutdown keeps them
+   * open in SQLite, to be restored when it resumes (and one that failed to resume had them
+   * ended there already).
    */
-  endSession(sessionId: string, suspended = false): void {
+  endSession(sessionId: string, recordEnd = true): void {
     for (const waiter of this.#waiters.get(sessionId) ?? [])
       clearTimeout(waiter.timer ?? undefined);
     this.#waiters.delete(sessionId);
@@ -356,7 +357,7 @@ export class SubscriptionHub {
     if (subscriptions === undefined) return;
     const now = new Date().toISOString();
     for (const subscription of [...subscriptions]) this.#remove(subscription, now, false);
-    if (!suspended) this.#store.endForSession(sessionId, now);
+    if (recordEnd) this.#store.endForSession(sessionId, now);
   }
 
   #settle(sessionId: string, waiter: Waiter, event: QueuedEvent | null): void {
