@@ -12,7 +12,11 @@ import type { Fetcher, FetchPolicy } from "../bindings/host-fetch";
 import { HostWorkCancelledError } from "../bindings/host-work";
 import { NetworkRefusedError } from "../bindings/net-policy";
 import { SessionKeys } from "../bindings/session-keys";
-import { SubscriptionError, type SubscriptionHub } from "../subscriptions/subscription-hub";
+import {
+  SubscriptionError,
+  type SubscriptionFilter,
+  type SubscriptionHub,
+} from "../subscriptions/subscription-hub";
 
 export interface HostCallContext {
   sessionId: string;
@@ -39,6 +43,8 @@ export class HostCalls {
    */
   #ended: AbortController | null = null;
   #over = false;
+  /** Answers being worked on: only then has the session's end anything to cancel. */
+  #working = 0;
   #keys: SessionKeys | null = null;
   #crypto: CryptoQueue | null = null;
 
@@ -47,17 +53,21 @@ export class HostCalls {
   }
 
   /** The sandbox process accepted `subscribe(source, filter)` as `id`: start queueing. */
-  subscribed(
-    id: string,
-    source: string,
-    filter: string | null,
-    recordedFilter: string | null,
-  ): void {
+  subscribed(id: string, source: string, filter: SubscriptionFilter | null): void {
     const { sessionId, project, subscriptions } = this.#context;
-    subscriptions.add({ id: sessionId, project }, id, source, filter, recordedFilter);
+    subscriptions.add({ id: sessionId, project }, id, source, filter);
   }
 
   async answer(record: AsyncCallRecord): Promise<Answered> {
+    this.#working++;
+    try {
+      return await this.#answer(record);
+    } finally {
+      this.#working--;
+    }
+  }
+
+  async #answer(record: AsyncCallRecord): Promise<Answered> {
     switch (record.binding) {
       case "next_event": {
         const [ids, timeoutMs] = record.args;
@@ -134,7 +144,8 @@ export class HostCalls {
    */
   end(suspended = false): void {
     this.#over = true;
-    this.#ended?.abort(cancelled());
+    // Aborting makes an error with a stack and wakes every listener: only when there is work.
+    if (this.#working > 0) this.#ended?.abort(cancelled());
     this.#context.subscriptions.endSession(this.#context.sessionId, !suspended);
     this.#keys?.clear();
   }

@@ -31,6 +31,7 @@ import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
 import { cut, cutValue, logJson, type CutLimits } from "./log-entry";
 import { loggedOutcome } from "./logged-outcome";
+import type { EqualityTerm } from "../subscriptions/equality-shortcut";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -233,6 +234,7 @@ export class SessionRun implements SessionListener {
     args: [source: string, filter: string | null],
     answer: HostAnswer,
     replayed: boolean,
+    terms: EqualityTerm[] | null,
   ): void {
     if (this.#suspended) return;
     const alreadyLogged = this.#records++ < this.#alreadyLogged;
@@ -240,9 +242,10 @@ export class SessionRun implements SessionListener {
     if (!replayed) {
       this.#options.journal?.subscribed(this.id, { args, answer });
       if (answer.ok) {
-        const [source, filter] = args;
-        const recorded = filter === null ? null : this.#options.redactor.text(filter);
-        this.#calls.subscribed(answer.value as string, source, filter, recorded);
+        const [source, text] = args;
+        const filter =
+          text === null ? null : { text, recorded: this.#options.redactor.text(text), terms };
+        this.#calls.subscribed(answer.value as string, source, filter);
       }
     }
     if (alreadyLogged) return;

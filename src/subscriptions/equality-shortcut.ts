@@ -13,18 +13,19 @@
  */
 import type { FilterEvent } from "./filter";
 
-/** True or false as CEL would answer, or `undefined` when CEL must be asked. */
-export type Shortcut = (event: FilterEvent) => boolean | undefined;
-
 /** The parsed expression, as much of `@bufbuild/cel`'s tree as is read here. */
 export interface ExprNode {
   exprKind: { case: string | undefined; value?: unknown };
 }
 
 /** Where a term's value is: `event_type`, or a field of the request's head under `data`. */
-type FieldPath = { root: "event_type" } | { root: "data"; keys: string[] };
+export type FieldPath = { root: "event_type" } | { root: "data"; keys: string[] };
 
-interface Term {
+/**
+ * One `field == "value"` of a filter. Plain data: the sandbox process, which parses a filter
+ * when it accepts a subscription, hands its terms to the server with it.
+ */
+export interface EqualityTerm {
   path: FieldPath;
   value: string;
 }
@@ -33,22 +34,27 @@ interface Term {
 const STRING_FIELDS = [["method"], ["raw_url"], ["url", "path"], ["url", "path_suffix"]];
 const STRING_MAPS = [["url", "query"], ["headers"]];
 
-/** The shortcut for a filter made only of string equalities and `&&`, or `null`. */
-export function equalityShortcut(expr: ExprNode): Shortcut | null {
-  const terms: Term[] = [];
-  if (!collectTerms(expr, terms)) return null;
-  return (event) => {
-    let undecided = false;
-    for (const term of terms) {
-      const actual = read(event, term.path);
-      if (actual === undefined) undecided = true;
-      else if (actual !== term.value) return false;
-    }
-    return undecided ? undefined : true;
-  };
+/** The terms of a filter made only of string equalities and `&&`, or `null` for any other. */
+export function equalityTerms(expr: ExprNode): EqualityTerm[] | null {
+  const terms: EqualityTerm[] = [];
+  return collectTerms(expr, terms) ? terms : null;
 }
 
-function collectTerms(expr: ExprNode, terms: Term[]): boolean {
+/** True or false as CEL would answer the terms' filter, or `undefined` when CEL must be asked. */
+export function decideEqualities(
+  terms: readonly EqualityTerm[],
+  event: FilterEvent,
+): boolean | undefined {
+  let undecided = false;
+  for (const term of terms) {
+    const actual = readField(event, term.path);
+    if (actual === undefined) undecided = true;
+    else if (actual !== term.value) return false;
+  }
+  return undecided ? undefined : true;
+}
+
+function collectTerms(expr: ExprNode, terms: EqualityTerm[]): boolean {
   const call = asCall(expr);
   if (call === null || call.args.length !== 2) return false;
   const [left, right] = call.args as [ExprNode, ExprNode];
@@ -101,7 +107,7 @@ function samePath(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** The field's string, or `undefined` when it is not there (a header the request lacks). */
-function read(event: FilterEvent, path: FieldPath): string | undefined {
+export function readField(event: FilterEvent, path: FieldPath): string | undefined {
   if (path.root === "event_type") return event.eventType;
   let value: unknown = event.head;
   for (const key of path.keys) {

@@ -9,7 +9,12 @@
  */
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { WireEventData } from "../../sandbox";
-import { equalityShortcut, type ExprNode } from "./equality-shortcut";
+import {
+  decideEqualities,
+  equalityTerms,
+  type EqualityTerm,
+  type ExprNode,
+} from "./equality-shortcut";
 
 /**
  * A filter's verdict on one event: passed (exactly `true`) or not, and why not when it could
@@ -60,6 +65,18 @@ const MAX_FILTER_DEPTH = 32;
 const env = celEnv();
 
 export function compileFilter(source: string): EventFilter {
+  return compile(source).filter;
+}
+
+/**
+ * Checks that a filter compiles (throws a `FilterError` saying why not) and gives its equality
+ * terms, which the server decides the filter by without CEL; `null` when it needs CEL.
+ */
+export function checkFilter(source: string): EqualityTerm[] | null {
+  return compile(source).terms;
+}
+
+function compile(source: string): { filter: EventFilter; terms: EqualityTerm[] | null } {
   if (source.length > MAX_FILTER_CHARS) {
     throw new FilterError(`a filter may be at most ${MAX_FILTER_CHARS} characters long`);
   }
@@ -91,9 +108,9 @@ export function compileFilter(source: string): EventFilter {
     );
   }
   const evaluate = plan(env, parsed);
-  const shortcut = equalityShortcut(parsed.expr);
-  return (subject) => {
-    const decided = shortcut?.(subject.event);
+  const terms = equalityTerms(parsed.expr);
+  const filter: EventFilter = (subject) => {
+    const decided = terms === null ? undefined : decideEqualities(terms, subject.event);
     if (decided !== undefined) return { pass: decided, error: null };
     try {
       const result = evaluate(subject.cel() as never);
@@ -103,6 +120,7 @@ export function compileFilter(source: string): EventFilter {
       return { pass: false, error: (error as Error).message };
     }
   };
+  return { filter, terms };
 }
 
 /** What is sent to the filter worker for one event: its data, with the body only if small. */

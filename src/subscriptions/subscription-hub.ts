@@ -7,15 +7,18 @@
  * is a promise here, and the session's isolate is free meanwhile. An event goes to each
  * subscription once. Everything queued and delivered is also written to SQLite.
  *
- * Filters are evaluated by the filter worker, so an event's delivery waits for its verdicts;
+ * Filters of string equalities are decided here, through an index (source-subscriptions.ts);
+ * other filters by the filter worker, so an event's delivery may wait for its verdicts;
  * deliveries still happen in arrival order, one event after the other.
  */
 import type { Logger } from "pino";
 import type { WireEventData } from "../../sandbox";
 import { newId } from "../ids";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
-import { compileFilter, toFilterEvent } from "./filter";
+import type { EqualityTerm } from "./equality-shortcut";
+import { checkFilter, toFilterEvent } from "./filter";
 import type { FilterRunner } from "./filter-runner";
+import { SourceSubscriptions } from "./source-subscriptions";
 
 export interface QueuedEvent {
   /** Arrival order across all of the server's events. */
@@ -48,12 +51,25 @@ export const MAX_WAITING_EVENTS_PER_SESSION = 10_000;
 /** Bodies up to this size stay in memory on their way to a session waiting for them. */
 const IN_MEMORY_BODY_BYTES = 64 * 1024;
 
+/** A subscription's filter, as `checkSubscription` accepted it. */
+export interface SubscriptionFilter {
+  /** CEL source. */
+  text: string;
+  /** As stored in SQLite (secrets redacted). */
+  recorded: string;
+  /** Its equality terms, when that is all it is: then the hub decides it without CEL. */
+  terms: readonly EqualityTerm[] | null;
+}
+
 interface Subscription {
   id: string;
   sessionId: string;
   key: string;
-  /** CEL source, evaluated by the filter worker. */
+  /** When it subscribed, server-wide: an event goes to the subscriptions it passes in this order. */
+  order: number;
+  /** CEL source; evaluated here when `terms` decide it, else by the filter worker. */
   filter: string | null;
+  terms: readonly EqualityTerm[] | null;
   queue: WaitingEvent[];
   toldFilterFailed: boolean;
 }
@@ -75,7 +91,7 @@ export class SubscriptionHub {
   #delivered: Promise<void> = Promise.resolve();
   readonly #byId = new Map<string, Subscription>();
   /** `project \0 trigger` → subscriptions to it. */
-  readonly #bySource = new Map<string, Set<Subscription>>();
+  readonly #bySource = new Map<string, SourceSubscriptions<Subscription>>();
   readonly #bySession = new Map<string, Set<Subscription>>();
   readonly #waiters = new Map<string, Waiter[]>();
   /** Sessions told that they have too many events waiting. */
@@ -83,6 +99,7 @@ export class SubscriptionHub {
   readonly #loadEvent: EventLoader;
   #note: SessionNote = () => undefined;
   #seq = 0;
+  #subscribed = 0;
 
   constructor(
     store: SubscriptionsStore,
@@ -113,35 +130,33 @@ export class SubscriptionHub {
 
   /**
    * Register a subscription that `checkSubscription` accepted (in the sandbox process, which
-   * answered the session at once with `id`). Its filter compiled there, so it is not compiled
-   * again here: parsing CEL is most of what a subscription costs the server (and the filter
-   * worker, which does compile it, passes nothing for a filter that does not).
+   * answered the session at once with `id`, and gave the filter's equality terms). Its filter
+   * compiled there, so it is not compiled again here: parsing CEL is most of what a
+   * subscription costs the server (and the filter worker, which does compile it, passes nothing
+   * for a filter that does not).
    */
   add(
     session: { id: string; project: string },
     id: string,
     source: string,
-    filterText: string | null,
-    /** The filter as stored in SQLite (secrets redacted). */
-    recordedFilter: string | null = filterText,
+    filter: SubscriptionFilter | null,
   ): void {
-    const subscription: Subscription = {
+    this.#index({
       id,
       sessionId: session.id,
       key: sourceKey(session.project, source),
-      filter: filterText,
+      order: ++this.#subscribed,
+      filter: filter?.text ?? null,
+      terms: filter?.terms ?? null,
       queue: [],
       toldFilterFailed: false,
-    };
-    this.#byId.set(subscription.id, subscription);
-    setOf(this.#bySource, subscription.key).add(subscription);
-    setOf(this.#bySession, session.id).add(subscription);
+    });
     this.#store.insert({
-      id: subscription.id,
+      id,
       session_id: session.id,
       project: session.project,
       source,
-      filter: recordedFilter,
+      filter: filter?.recorded ?? null,
       created_at: new Date().toISOString(),
     });
   }
@@ -162,21 +177,29 @@ export class SubscriptionHub {
     waiting: { subscriptionId: string; eventId: string; trigger: string }[],
   ): void {
     for (const { sessionId, project, id, source, filter } of subscriptions) {
-      const subscription: Subscription = {
+      this.#index({
         id,
         sessionId,
         key: sourceKey(project, source),
+        order: ++this.#subscribed,
         filter,
+        terms: filter === null ? null : termsOf(filter),
         queue: [],
         toldFilterFailed: false,
-      };
-      this.#byId.set(id, subscription);
-      setOf(this.#bySource, subscription.key).add(subscription);
-      setOf(this.#bySession, sessionId).add(subscription);
+      });
     }
     for (const { subscriptionId, eventId, trigger } of waiting) {
       this.#byId.get(subscriptionId)?.queue.push({ seq: ++this.#seq, eventId, trigger });
     }
+  }
+
+  #index(subscription: Subscription): void {
+    this.#byId.set(subscription.id, subscription);
+    let toSource = this.#bySource.get(subscription.key);
+    if (toSource === undefined)
+      this.#bySource.set(subscription.key, (toSource = new SourceSubscriptions()));
+    toSource.add(subscription);
+    setOf(this.#bySession, subscription.sessionId).add(subscription);
   }
 
   unsubscribe(sessionId: string, id: string): void {
@@ -201,29 +224,31 @@ export class SubscriptionHub {
   ): Promise<void> {
     const subscriptions = this.#bySource.get(sourceKey(project, trigger));
     if (subscriptions === undefined) return Promise.resolve();
-    const targets = [...subscriptions];
     const waiting: WaitingEvent = { seq: ++this.#seq, eventId: event.id, trigger };
     // Until its filters are decided, an event waits behind those before it; a large one waits
     // as its id only (its data is read back if a waiting session takes it at once).
     const data = event.data.body.bytes.length <= IN_MEMORY_BODY_BYTES ? event.data : null;
-    const filtered = targets.filter((s) => s.filter !== null);
+    const filterEvent = toFilterEvent(event.id, event.data);
+    const { passed, undecided } = subscriptions.sort(filterEvent);
     const verdicts = this.#filters.evaluate(
-      toFilterEvent(event.id, event.data),
-      filtered.map((s) => s.filter!),
+      filterEvent,
+      undecided.map((s) => s.filter!),
       `${project}/${trigger} subscriptions`,
     );
     this.#delivered = this.#delivered
       .then(async () => {
-        const passed = await verdicts;
-        const refused = new Set(filtered.filter((_, i) => !passed[i]?.pass));
-        filtered.forEach((subscription, i) => {
-          const error = passed[i]?.error;
-          if (error != null) this.#filterFailed(subscription, event.id, error);
+        const evaluated = await verdicts;
+        undecided.forEach((subscription, i) => {
+          const verdict = evaluated[i];
+          if (verdict?.pass === true) passed.push(subscription);
+          else if (verdict?.error != null)
+            this.#filterFailed(subscription, event.id, verdict.error);
         });
+        if (undecided.length > 0) passed.sort((a, b) => a.order - b.order);
         this.#deliver(
           waiting,
           data,
-          targets.filter((s) => !refused.has(s) && this.#byId.has(s.id)),
+          passed.filter((s) => this.#byId.has(s.id)),
         );
       })
       // One event that could not be delivered must not stop the ones after it.
@@ -373,7 +398,9 @@ export class SubscriptionHub {
 
   #remove(subscription: Subscription, time: string, write = true): void {
     this.#byId.delete(subscription.id);
-    deleteFrom(this.#bySource, subscription.key, subscription);
+    const toSource = this.#bySource.get(subscription.key);
+    toSource?.delete(subscription);
+    if (toSource?.size === 0) this.#bySource.delete(subscription.key);
     deleteFrom(this.#bySession, subscription.sessionId, subscription);
     if (write) this.#store.end(subscription.id, time);
   }
@@ -392,29 +419,39 @@ function earliestOf(subscriptions: Subscription[]): Subscription | undefined {
 
 /**
  * A new subscription's id, if `subscribe(source, filter)` is valid for the project: `source`
- * one of its triggers, `filter` a CEL expression that compiles. Throws a `SubscriptionError`
- * saying what is wrong otherwise.
+ * one of its triggers, `filter` a CEL expression that compiles (with its equality terms, for
+ * `add`). Throws a `SubscriptionError` saying what is wrong otherwise.
  */
 export function checkSubscription(
   project: string,
   triggers: readonly string[],
   source: string,
   filterText: string | null,
-): string {
+): { id: string; terms: EqualityTerm[] | null } {
   if (!triggers.includes(source)) {
     throw new SubscriptionError(
       `subscribe: ${JSON.stringify(source)} is not a trigger of project ${project}; ` +
         `its triggers are ${triggers.map((t) => JSON.stringify(t)).join(", ")}`,
     );
   }
+  let terms: EqualityTerm[] | null = null;
   if (filterText !== null) {
     try {
-      compileFilter(filterText);
+      terms = checkFilter(filterText);
     } catch (error) {
       throw new SubscriptionError(`subscribe: ${(error as Error).message}`);
     }
   }
-  return newId("sub");
+  return { id: newId("sub"), terms };
+}
+
+/** A stored filter's equality terms; `null` (the filter worker decides) if it does not compile. */
+function termsOf(filter: string): EqualityTerm[] | null {
+  try {
+    return checkFilter(filter);
+  } catch {
+    return null;
+  }
 }
 
 function sourceKey(project: string, trigger: string): string {

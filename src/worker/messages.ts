@@ -13,6 +13,7 @@ import type {
   SessionEnd,
   StartRequest,
 } from "../../sandbox";
+import type { EqualityTerm } from "../subscriptions/equality-shortcut";
 
 export interface DeploymentSpec {
   deploymentId: string;
@@ -48,6 +49,7 @@ export type FromSandbox =
   /**
    * A call the sandbox process answered itself (`subscribe`), for the server to act on and log.
    * `replayed`: made again in a durable session's replay, with the answer it had before.
+   * `terms`: the filter's equality terms, when that is all it is (see `checkFilter`).
    */
   | {
       type: "host_call";
@@ -56,6 +58,7 @@ export type FromSandbox =
       args: [string, string | null];
       answer: HostAnswer;
       replayed: boolean;
+      terms: EqualityTerm[] | null;
     }
   | { type: "async_call"; sessionId: string; record: AsyncCallRecord }
   /** A durable session was given an entry: for its journal. */

@@ -19,15 +19,20 @@ import type {
 } from "../../sandbox";
 import type { DeploymentSpec } from "./messages";
 import { SandboxProcess } from "./sandbox-process";
+import type { EqualityTerm } from "../subscriptions/equality-shortcut";
 
 /** What the server hears about a session running in a sandbox process. */
 export interface SessionListener {
   onCall(record: CallRecord): void;
-  /** The sandbox process answered `subscribe(source, filter)` with `answer`. */
+  /**
+   * The sandbox process answered `subscribe(source, filter)` with `answer`; `terms`: the
+   * filter's equality terms, when that is all it is.
+   */
   onSubscribe(
     args: [source: string, filter: string | null],
     answer: HostAnswer,
     replayed: boolean,
+    terms: EqualityTerm[] | null,
   ): void;
   onAsyncCall(record: AsyncCallRecord): Promise<HostReply>;
   /** A durable session was given an entry, to be journaled in this order. */

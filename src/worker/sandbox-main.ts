@@ -19,6 +19,7 @@ import { createLogger } from "../log";
 import { checkSubscription, SubscriptionError } from "../subscriptions/subscription-hub";
 import type { Batch, DeploymentSpec, FromSandbox, ToSandbox } from "./messages";
 import { QuotaError, SubscriptionQuota } from "./subscription-quota";
+import type { EqualityTerm } from "../subscriptions/equality-shortcut";
 
 interface Deployment {
   sandbox: DeploymentSandbox;
@@ -94,15 +95,18 @@ function start(
           args: [source, filter],
           answer: recorded,
           replayed: true,
+          terms: null,
         });
         return recorded;
       }
       let answer: HostAnswer;
+      let terms: EqualityTerm[] | null = null;
       try {
         quota.check();
-        const id = checkSubscription(project, deployment.spec.triggers, source, filter);
-        quota.added(sessionId, id);
-        answer = { ok: true, value: id };
+        const accepted = checkSubscription(project, deployment.spec.triggers, source, filter);
+        quota.added(sessionId, accepted.id);
+        answer = { ok: true, value: accepted.id };
+        terms = accepted.terms;
       } catch (error) {
         if (!(error instanceof SubscriptionError) && !(error instanceof QuotaError)) throw error;
         answer = { ok: false, message: error.message };
@@ -114,6 +118,7 @@ function start(
         args: [source, filter],
         answer,
         replayed: false,
+        terms,
       });
       return answer;
     },

@@ -149,7 +149,7 @@ export class SandboxProcess {
         listener.onCall(message.record);
         break;
       case "host_call":
-        listener.onSubscribe(message.args, message.answer, message.replayed);
+        listener.onSubscribe(message.args, message.answer, message.replayed, message.terms);
         break;
       case "entry":
         listener.onEntry(message.entry);

@@ -1,8 +1,10 @@
-// Filters of string equalities are answered without CEL, and always as CEL answers them.
+// Filters of string equalities are answered without CEL, and always as CEL answers them; the
+// subscriptions that have such filters are indexed by their first term.
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import { describe, expect, it } from "vitest";
-import { equalityShortcut } from "../../src/subscriptions/equality-shortcut";
+import { decideEqualities, equalityTerms } from "../../src/subscriptions/equality-shortcut";
 import {
+  checkFilter,
   compileFilter,
   filterInput,
   filterSubject,
@@ -10,6 +12,7 @@ import {
   type FilterEvent,
   type FilterVerdict,
 } from "../../src/subscriptions/filter";
+import { SourceSubscriptions, type Subscriber } from "../../src/subscriptions/source-subscriptions";
 
 const env = celEnv();
 
@@ -85,9 +88,9 @@ const CEL_ONLY_FILTERS = [
 describe("equality shortcut", () => {
   it("is taken only for string equalities on the request's head, joined with &&", () => {
     for (const source of SHORTCUT_FILTERS)
-      expect(equalityShortcut(parse(source).expr), source).not.toBeNull();
+      expect(equalityTerms(parse(source).expr), source).not.toBeNull();
     for (const source of CEL_ONLY_FILTERS)
-      expect(equalityShortcut(parse(source).expr), source).toBeNull();
+      expect(equalityTerms(parse(source).expr), source).toBeNull();
   });
 
   it("gives CEL's verdict, error included, on every event", () => {
@@ -119,5 +122,87 @@ describe("equality shortcut", () => {
       compileFilter('data.headers["x-id"] == "8" && data.url.query.missing == "1"')(unconverted)
         .pass,
     ).toBe(false);
+  });
+});
+
+describe("subscriptions indexed by their first equality", () => {
+  const FILTERS: (string | null)[] = [null, ...SHORTCUT_FILTERS, ...CEL_ONLY_FILTERS];
+
+  function indexed(filters: (string | null)[]) {
+    const index = new SourceSubscriptions<Subscriber & { filter: string | null }>();
+    const all = filters.map((filter, order) => ({
+      order,
+      filter,
+      terms: filter === null ? null : checkFilter(filter),
+    }));
+    for (const subscription of all) index.add(subscription);
+    return { index, all };
+  }
+
+  it("passes and refuses each event as CEL does, leaving to CEL only what it must decide", () => {
+    const { index, all } = indexed(FILTERS);
+    for (const e of EVENTS) {
+      const { passed, undecided } = index.sort(e);
+      const where = JSON.stringify(e.head);
+      for (const subscription of passed) {
+        if (subscription.filter !== null)
+          expect(
+            celVerdict(subscription.filter, e).pass,
+            `${subscription.filter} on ${where}`,
+          ).toBe(true);
+      }
+      for (const subscription of undecided) expect(subscription.filter).not.toBeNull();
+      // Neither passed nor left to CEL: refused, and CEL refuses it without an error.
+      for (const subscription of all.filter((s) => !passed.includes(s) && !undecided.includes(s)))
+        expect(celVerdict(subscription.filter!, e), `${subscription.filter} on ${where}`).toEqual({
+          pass: false,
+          error: null,
+        });
+      // Decided here whenever the equalities decide it.
+      for (const subscription of undecided.filter((s) => s.terms !== null))
+        expect(decideEqualities(subscription.terms!, e)).toBeUndefined();
+    }
+  });
+
+  it("gives them in the order they subscribed, and forgets the deleted", () => {
+    const filters = [
+      'data.url.query.id == "42"',
+      null,
+      'data.method == "POST"',
+      '"42" == data.url.query.id && data.method == "POST"',
+      'data.url.query.id == "43"',
+      'data.url.query.id == "42"',
+    ];
+    const { index, all } = indexed(filters);
+    const e = EVENTS[1]!; // POST, ?id=42
+    expect(index.sort(e).passed.map((s) => s.order)).toEqual([0, 1, 2, 3, 5]);
+    index.delete(all[0]!);
+    index.delete(all[1]!);
+    index.delete(all[0]!);
+    expect(index.size).toBe(4);
+    expect(index.sort(e).passed.map((s) => s.order)).toEqual([2, 3, 5]);
+    index.add(all[0]!);
+    expect(index.sort(e).passed.map((s) => s.order)).toEqual([0, 2, 3, 5]);
+    for (const subscription of all) index.delete(subscription);
+    expect(index.size).toBe(0);
+    expect(index.sort(e)).toEqual({ passed: [], undecided: [] });
+  });
+
+  it("checks only the subscriptions waiting for the value the event holds", () => {
+    const filters = Array.from({ length: 1000 }, (_, i) => `data.url.query.id == "${i}"`);
+    const { index, all } = indexed(filters);
+    let checked = 0;
+    for (const subscription of all) {
+      const terms = subscription.terms!;
+      subscription.terms = new Proxy(terms, {
+        get: (target, key, receiver) => {
+          if (key === Symbol.iterator) checked++;
+          return Reflect.get(target, key, receiver);
+        },
+      });
+    }
+    const { passed } = index.sort(event({ query: { id: "42" } }));
+    expect(passed.map((s) => s.order)).toEqual([42]);
+    expect(checked).toBe(1);
   });
 });

@@ -4,8 +4,10 @@ import pino from "pino";
 import { describe, expect, it } from "vitest";
 import type { WireEventData } from "../../sandbox";
 import type { SubscriptionsStore } from "../../src/store/subscriptions-store";
+import { checkFilter } from "../../src/subscriptions/filter";
 import type { FilterRunner } from "../../src/subscriptions/filter-runner";
 import {
+  checkSubscription,
   MAX_WAITING_EVENTS_PER_SESSION,
   SubscriptionHub,
 } from "../../src/subscriptions/subscription-hub";
@@ -20,7 +22,7 @@ function eventData(n: number): WireEventData {
   };
 }
 
-function setUp() {
+function setUp(evaluate: FilterRunner["evaluate"] = () => Promise.resolve([])) {
   const stored = new Map<string, WireEventData>();
   const loads: string[] = [];
   const notes: [string, string][] = [];
@@ -31,7 +33,7 @@ function setUp() {
     queued: () => undefined,
     delivered: () => undefined,
   } as unknown as SubscriptionsStore;
-  const filters = { evaluate: () => Promise.resolve([]) } as unknown as FilterRunner;
+  const filters = { evaluate } as unknown as FilterRunner;
   const hub = new SubscriptionHub(
     store,
     filters,
@@ -133,5 +135,85 @@ describe("SubscriptionHub, large events", () => {
     await hub.publish("p", "source", { id: "evt_large", data: large });
     expect((await waiting)?.data).toBe(large);
     expect(loads).toEqual(["evt_large"]);
+  });
+});
+
+describe("SubscriptionHub, filters", () => {
+  /** A filter as the sandbox process accepts it, with its equality terms. */
+  const filter = (text: string) => ({ text, recorded: text, terms: checkFilter(text) });
+
+  function withWorker() {
+    const asked: string[][] = [];
+    const setup = setUp((_event, filters) => {
+      asked.push(filters);
+      // The worker's verdict for the one filter here that needs CEL.
+      return Promise.resolve(filters.map(() => ({ pass: true, error: null })));
+    });
+    return { ...setup, asked };
+  }
+
+  it("gets a filter's equality terms from checkSubscription, which the sandbox process runs", () => {
+    const accepted = checkSubscription("p", ["source"], "source", 'data.url.query.id == "7"');
+    expect(accepted.id).toMatch(/^sub_/);
+    expect(accepted.terms).toEqual([
+      { path: { root: "data", keys: ["url", "query", "id"] }, value: "7" },
+    ]);
+    expect(
+      checkSubscription("p", ["source"], "source", "data.raw_url.size() > 0").terms,
+    ).toBeNull();
+    expect(checkSubscription("p", ["source"], "source", null).terms).toBeNull();
+  });
+
+  it("decides filters of equalities itself, and asks the filter worker only for the others", async () => {
+    const { hub, asked, publish } = withWorker();
+    hub.add({ id: "ses_1", project: "p" }, "sub_1", "source", filter('data.url.path == "/e/1"'));
+    hub.add({ id: "ses_2", project: "p" }, "sub_2", "source", filter("data.raw_url.size() > 0"));
+    hub.add({ id: "ses_3", project: "p" }, "sub_3", "source", null);
+    await publish(1);
+    await publish(2);
+    expect(asked.flat()).toEqual(["data.raw_url.size() > 0", "data.raw_url.size() > 0"]);
+    const taken = async (session: string, subscription: string) => {
+      const ids: string[] = [];
+      for (let e; (e = await hub.next(session, [subscription], 0)) !== null;) ids.push(e.eventId);
+      return ids;
+    };
+    expect(await taken("ses_1", "sub_1")).toEqual(["evt_1"]);
+    expect(await taken("ses_2", "sub_2")).toEqual(["evt_1", "evt_2"]);
+    expect(await taken("ses_3", "sub_3")).toEqual(["evt_1", "evt_2"]);
+  });
+
+  it("gives an event to a session's subscriptions in the order it made them", async () => {
+    const { hub, publish } = withWorker();
+    hub.add({ id: "ses_1", project: "p" }, "sub_a", "source", filter("data.raw_url.size() > 0"));
+    hub.add({ id: "ses_1", project: "p" }, "sub_b", "source", filter('data.url.path == "/e/1"'));
+    hub.add({ id: "ses_1", project: "p" }, "sub_c", "source", null);
+    const waiting = hub.next("ses_1", ["sub_a", "sub_b", "sub_c"], null);
+    await publish(1);
+    expect(await waiting).toMatchObject({ eventId: "evt_1" });
+    // The first subscription took it; the other two queued it.
+    expect(await hub.next("ses_1", ["sub_a"], 0)).toBeNull();
+    expect((await hub.next("ses_1", ["sub_b"], 0))?.eventId).toBe("evt_1");
+    expect((await hub.next("ses_1", ["sub_c"], 0))?.eventId).toBe("evt_1");
+  });
+
+  it("decides the equalities of subscriptions restored after a restart without the worker", async () => {
+    const { hub, asked, publish } = withWorker();
+    hub.restore(
+      [
+        {
+          sessionId: "ses_1",
+          project: "p",
+          id: "sub_1",
+          source: "source",
+          filter: 'data.url.path == "/e/2"',
+        },
+      ],
+      [],
+    );
+    await publish(1);
+    await publish(2);
+    expect(asked.flat()).toEqual([]);
+    expect((await hub.next("ses_1", ["sub_1"], 0))?.eventId).toBe("evt_2");
+    expect(await hub.next("ses_1", ["sub_1"], 0)).toBeNull();
   });
 });
