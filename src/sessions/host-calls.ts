@@ -12,11 +12,8 @@ import type { Fetcher, FetchPolicy } from "../bindings/host-fetch";
 import { HostWorkCancelledError } from "../bindings/host-work";
 import { NetworkRefusedError } from "../bindings/net-policy";
 import { SessionKeys } from "../bindings/session-keys";
-import {
-  SubscriptionError,
-  type SubscriptionFilter,
-  type SubscriptionHub,
-} from "../subscriptions/subscription-hub";
+import { SubscriptionError } from "../subscriptions/check-subscription";
+import type { SubscriptionFilter, SubscriptionHub } from "../subscriptions/subscription-hub";
 
 export interface HostCallContext {
   sessionId: string;

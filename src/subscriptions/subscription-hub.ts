@@ -13,11 +13,11 @@
  */
 import type { Logger } from "pino";
 import type { WireEventData } from "../../sandbox";
-import { newId } from "../ids";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
 import type { EqualityTerm } from "./equality-shortcut";
 import { checkFilter, toFilterEvent } from "./filter";
 import type { FilterRunner } from "./filter-runner";
+import { SubscriptionError } from "./check-subscription";
 import { SourceSubscriptions } from "./source-subscriptions";
 
 export interface QueuedEvent {
@@ -79,9 +79,6 @@ interface Waiter {
   resolve: (event: QueuedEvent | null) => void;
   timer: NodeJS.Timeout | null;
 }
-
-/** A user's mistake in subscribe or next_event, reported in their session. */
-export class SubscriptionError extends Error {}
 
 export class SubscriptionHub {
   readonly #store: SubscriptionsStore;
@@ -415,34 +412,6 @@ function earliestOf(subscriptions: Subscription[]): Subscription | undefined {
       earliest = subscription;
   }
   return earliest;
-}
-
-/**
- * A new subscription's id, if `subscribe(source, filter)` is valid for the project: `source`
- * one of its triggers, `filter` a CEL expression that compiles (with its equality terms, for
- * `add`). Throws a `SubscriptionError` saying what is wrong otherwise.
- */
-export function checkSubscription(
-  project: string,
-  triggers: readonly string[],
-  source: string,
-  filterText: string | null,
-): { id: string; terms: EqualityTerm[] | null } {
-  if (!triggers.includes(source)) {
-    throw new SubscriptionError(
-      `subscribe: ${JSON.stringify(source)} is not a trigger of project ${project}; ` +
-        `its triggers are ${triggers.map((t) => JSON.stringify(t)).join(", ")}`,
-    );
-  }
-  let terms: EqualityTerm[] | null = null;
-  if (filterText !== null) {
-    try {
-      terms = checkFilter(filterText);
-    } catch (error) {
-      throw new SubscriptionError(`subscribe: ${(error as Error).message}`);
-    }
-  }
-  return { id: newId("sub"), terms };
 }
 
 /** A stored filter's equality terms; `null` (the filter worker decides) if it does not compile. */

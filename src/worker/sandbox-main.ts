@@ -16,7 +16,7 @@ import {
   type SandboxSession,
 } from "../../sandbox";
 import { createLogger } from "../log";
-import { checkSubscription, SubscriptionError } from "../subscriptions/subscription-hub";
+import { checkSubscription, SubscriptionError } from "../subscriptions/check-subscription";
 import type { Batch, DeploymentSpec, FromSandbox, ToSandbox } from "./messages";
 import { QuotaError, SubscriptionQuota } from "./subscription-quota";
 import type { EqualityTerm } from "../subscriptions/equality-shortcut";

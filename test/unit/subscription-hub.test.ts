@@ -6,8 +6,8 @@ import type { WireEventData } from "../../sandbox";
 import type { SubscriptionsStore } from "../../src/store/subscriptions-store";
 import { checkFilter } from "../../src/subscriptions/filter";
 import type { FilterRunner } from "../../src/subscriptions/filter-runner";
+import { checkSubscription } from "../../src/subscriptions/check-subscription";
 import {
-  checkSubscription,
   MAX_WAITING_EVENTS_PER_SESSION,
   SubscriptionHub,
 } from "../../src/subscriptions/subscription-hub";
