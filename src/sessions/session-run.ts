@@ -1,10 +1,7 @@
 /**
- * One session, from the server's side: its row and its log in SQLite, and for a sync webhook
- * the HTTP answer, decided by the first of: a final outcome, the handler's return value,
- * a failure (502) or the sync timeout (504).
- *
- * Every log entry is redacted, then cut: each field to its own size, and the whole entry to
- * `MAX_LOG_ENTRY_BYTES` as it is written.
+ * One session, from the server's side: its row and its log in SQLite (session-log.ts), and for
+ * a sync webhook the HTTP answer, decided by the first of: a final outcome, the handler's
+ * return value, a failure (502) or the sync timeout (504).
  */
 import type { Logger } from "pino";
 import type {
@@ -26,12 +23,13 @@ import {
   type Answered,
   type HostCallContext,
 } from "./host-calls";
-import type { LogKind, SessionState, SessionsStore } from "../store/sessions-store";
+import type { SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
 import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
-import { cut, cutValue, logJson, type CutLimits } from "./log-entry";
+import { cut } from "./log-entry";
 import { loggedOutcome } from "./logged-outcome";
 import type { EqualityTerm } from "../subscriptions/equality-shortcut";
+import { SessionLog } from "./session-log";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -42,18 +40,8 @@ const PRINT_LOG_LEVELS = {
   error: "error",
 } as const;
 
-// What the log keeps of each field (outcomes: logged-outcome.ts). Together they fit in a log
-// entry (64 KiB); the entry as a whole is bounded when written, whatever its fields hold.
 /** The `error` column of a session: the first line of what ended it. */
 const MAX_REASON_CHARS = 1000;
-/** Printed text. */
-const MAX_LOGGED_PRINT_CHARS = 60 * 1024;
-/** Error messages: the error that ended the session, a host call's error. */
-const MAX_LOGGED_MESSAGE_CHARS = 16 * 1024;
-/** Stacks. */
-const MAX_LOGGED_STACK_CHARS = 32 * 1024;
-/** A call's arguments and result: each string, each list or object, and their nesting. */
-const LOGGED_CALL_LIMITS: CutLimits = { chars: 8 * 1024, items: 100, depth: 8 };
 /** What a call still pending when its session ended is logged with. */
 const CANCELLED_MESSAGE = "the session ended before the host answered";
 
@@ -105,7 +93,7 @@ export class SessionRun implements SessionListener {
   readonly #calls: HostCalls;
   /** Host calls not answered yet; those still here at the end are logged as cancelled. */
   readonly #pending = new Set<PendingCall>();
-  #seq = 0;
+  readonly #log: SessionLog;
   /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
   #respond: ((answer: HttpAnswer) => void) | null = null;
   #syncTimer: NodeJS.Timeout | null = null;
@@ -143,9 +131,9 @@ export class SessionRun implements SessionListener {
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.#alreadyLogged = resumed?.loggedRecords ?? 0;
+    this.#log = new SessionLog(options.store, options.id, options.redactor, resumed?.nextLogSeq);
 
     if (resumed !== undefined) {
-      this.#seq = resumed.nextLogSeq;
       this.note(
         `resumed after the server restarted: replaying its start and ${resumed.entries} recorded ` +
           `entr${resumed.entries === 1 ? "y" : "ies"} (what it does again is answered from the ` +
@@ -169,14 +157,14 @@ export class SessionRun implements SessionListener {
       error: null,
       cpu_ms: null,
     });
-    this.#log("state", { state: "created" }, now);
+    this.#log.append("state", { state: "created" }, now);
   }
 
   /** The session was handed to the sandbox. */
   running(): void {
     const now = new Date().toISOString();
     this.#options.store.setState(this.id, "running", now);
-    this.#log("state", { state: "running" }, now);
+    this.#log.append("state", { state: "running" }, now);
     if (this.#respond !== null) {
       const timeoutMs = this.#options.syncTimeoutMs;
       this.#syncTimer = setTimeout(() => {
@@ -209,12 +197,10 @@ export class SessionRun implements SessionListener {
         this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
       return;
     }
-    const redact = this.#options.redactor;
     switch (record.binding) {
       case "print": {
         const [level, text] = record.args;
-        const clean = cut(redact.text(text), MAX_LOGGED_PRINT_CHARS);
-        this.#log("print", { level, text: clean });
+        const clean = this.#log.print(level, text);
         this.#logger()[PRINT_LOG_LEVELS[level]]({ console: level }, clean);
         break;
       }
@@ -223,10 +209,10 @@ export class SessionRun implements SessionListener {
         break;
       case "unsubscribe":
         this.#options.host.subscriptions.unsubscribe(this.id, record.args[0]);
-        this.#logCall({ binding: record.binding, args: record.args, result: null });
+        this.#log.call({ binding: record.binding, args: record.args, result: null });
         break;
       default:
-        this.#logCall({ binding: record.binding, args: record.args, result: record.result });
+        this.#log.call({ binding: record.binding, args: record.args, result: record.result });
     }
   }
 
@@ -249,8 +235,8 @@ export class SessionRun implements SessionListener {
       }
     }
     if (alreadyLogged) return;
-    if (answer.ok) this.#logCall({ binding: "subscribe", args, result: answer.value });
-    else this.#logCall({ binding: "subscribe", args, error: answer.message });
+    if (answer.ok) this.#log.call({ binding: "subscribe", args, result: answer.value });
+    else this.#log.call({ binding: "subscribe", args, error: answer.message });
   }
 
   async onAsyncCall(record: AsyncCallRecord): Promise<HostReply> {
@@ -304,7 +290,7 @@ export class SessionRun implements SessionListener {
     // Pending host work stops here: fetches are aborted, queued crypto work dropped.
     this.#calls.end();
     for (const pending of this.#pending)
-      this.#log("call", { ...pending, error: CANCELLED_MESSAGE });
+      this.#log.append("call", { ...pending, error: CANCELLED_MESSAGE });
     this.#pending.clear();
     const now = new Date().toISOString();
     let state: SessionState;
@@ -326,7 +312,7 @@ export class SessionRun implements SessionListener {
       reason = cut(this.#options.redactor.text(failure.reason), MAX_REASON_CHARS);
       const message = failure.detail === undefined ? reason : `${reason}: ${failure.detail}`;
       const error = failure.error ?? { name: errorName(failure.kind), message, stack: null };
-      this.#log("error", this.#loggedError(error), now);
+      this.#log.error(error, now);
       this.#decide(
         jsonAnswer(502, {
           error:
@@ -345,7 +331,7 @@ export class SessionRun implements SessionListener {
       Math.round(end.cpuMs * 1000) / 1000,
     );
     this.#options.journal?.delete(this.id);
-    this.#log("state", reason === null ? { state } : { state, reason }, now);
+    this.#log.append("state", reason === null ? { state } : { state, reason }, now);
     if (this.#options.logger.isLevelEnabled("debug")) {
       this.#logger().debug({ state, reason, cpu_ms: end.cpuMs }, "session ended");
     }
@@ -360,7 +346,10 @@ export class SessionRun implements SessionListener {
     else if (outcome.status_code < 200) disposition = "refused";
     else disposition = "sent";
 
-    this.#log("outcome", { ...loggedOutcome(outcome, this.#options.redactor), disposition });
+    this.#log.append("outcome", {
+      ...loggedOutcome(outcome, this.#options.redactor),
+      disposition,
+    });
     if (disposition === "refused") {
       this.note(`status ${outcome.status_code} cannot end a request; answered 502`);
       this.#decide(
@@ -387,14 +376,14 @@ export class SessionRun implements SessionListener {
     args: unknown[],
     run: () => Promise<Answered>,
   ): Promise<HostAnswer> {
-    const pending: PendingCall = { binding, args: this.#loggedValue(argsForLog(binding, args)) };
+    const pending: PendingCall = { binding, args: this.#log.value(argsForLog(binding, args)) };
     this.#pending.add(pending);
     let answer: HostAnswer;
     let outcome: { result: unknown } | { error: string };
     try {
       const { value, logged: result } = await run();
       answer = { ok: true, value };
-      outcome = { result: this.#loggedValue(result) };
+      outcome = { result: this.#log.value(result) };
     } catch (error) {
       const failure = userFacing(error);
       if (failure === null) {
@@ -410,23 +399,12 @@ export class SessionRun implements SessionListener {
         );
       }
       answer = failure ?? { ok: false, message: `${binding} failed inside the server` };
-      outcome = {
-        error: cut(this.#options.redactor.text(answer.message), MAX_LOGGED_MESSAGE_CHARS),
-      };
+      outcome = { error: this.#log.message(answer.message) };
     }
     // A call still pending at the session's end was logged (as cancelled) then, or, when the
     // session was let go of at a shutdown, is made again after the resume and logged then.
-    if (this.#pending.delete(pending)) this.#log("call", { ...pending, ...outcome });
+    if (this.#pending.delete(pending)) this.#log.append("call", { ...pending, ...outcome });
     return answer;
-  }
-
-  /** A call's entry: redacted, then its arguments and result cut to size. */
-  #logCall(entry: { binding: string; args: unknown; result?: unknown; error?: string }): void {
-    this.#log("call", this.#loggedValue(entry));
-  }
-
-  #loggedValue(value: unknown): unknown {
-    return cutValue(this.#options.redactor.value(value), LOGGED_CALL_LIMITS);
   }
 
   #decide(answer: HttpAnswer): void {
@@ -435,15 +413,6 @@ export class SessionRun implements SessionListener {
     this.#respond = null;
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
     resolve(answer);
-  }
-
-  #loggedError(error: { name: string; message: string; stack: string | null }) {
-    const redact = this.#options.redactor;
-    return {
-      name: cut(redact.text(error.name), 200),
-      message: cut(redact.text(error.message), MAX_LOGGED_MESSAGE_CHARS),
-      stack: error.stack === null ? null : cut(redact.text(error.stack), MAX_LOGGED_STACK_CHARS),
-    };
   }
 
   /** The server log, tagged with the session; made on first use (most sessions log nothing). */
@@ -455,18 +424,7 @@ export class SessionRun implements SessionListener {
 
   /** A note in the log: what the server did about the session (redacted: it may quote data). */
   note(message: string): void {
-    this.#log("note", { message: this.#options.redactor.text(message) });
-  }
-
-  /** Append an entry; `data` is redacted already, and is cut to the entry bound here. */
-  #log(kind: LogKind, data: unknown, time = new Date().toISOString()): void {
-    this.#options.store.appendLog({
-      session_id: this.id,
-      seq: this.#seq++,
-      time,
-      kind,
-      data: logJson(data),
-    });
+    this.#log.note(message);
   }
 }
 
