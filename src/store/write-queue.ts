@@ -16,8 +16,12 @@ type Write = () => void;
  * async 202, which waits for the commit, is that much later.
  */
 const FLUSH_DELAY_MS = 2;
-/** Past this many queued writes, commit at once, to bound what waits in memory. */
-const MAX_QUEUED_WRITES = 5000;
+/**
+ * Past this many queued writes, commit at the end of this turn of the event loop, to bound
+ * what waits in memory. Not at once: writes queued in one turn belong together (a durable
+ * session's journaled `subscribe` and its subscription's row), and are committed together.
+ */
+export const MAX_QUEUED_WRITES = 5000;
 
 export class WriteQueue {
   readonly #db: Db;
@@ -25,6 +29,7 @@ export class WriteQueue {
   #writes: Write[] = [];
   #waiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
   #scheduled: NodeJS.Timeout | null = null;
+  #full: NodeJS.Immediate | null = null;
   readonly #runAll: (writes: Write[]) => void;
 
   constructor(db: Db, logger: Logger) {
@@ -44,8 +49,8 @@ export class WriteQueue {
 
   push(write: Write): void {
     this.#writes.push(write);
-    if (this.#writes.length >= MAX_QUEUED_WRITES) return this.flush();
-    this.#scheduled ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
+    if (this.#writes.length >= MAX_QUEUED_WRITES) this.#full ??= setImmediate(() => this.flush());
+    else this.#scheduled ??= setTimeout(() => this.flush(), FLUSH_DELAY_MS);
   }
 
   /** Resolves when everything queued so far is committed; rejects if that commit failed. */
@@ -59,6 +64,10 @@ export class WriteQueue {
     if (this.#scheduled !== null) {
       clearTimeout(this.#scheduled);
       this.#scheduled = null;
+    }
+    if (this.#full !== null) {
+      clearImmediate(this.#full);
+      this.#full = null;
     }
     if (this.#writes.length === 0) return;
     const writes = this.#writes;
