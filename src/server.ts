@@ -1,6 +1,7 @@
 /**
- * Starting and stopping an isohook server: open the database, end sessions a crash left
- * running, bring the active deployments back to life, listen, and deploy the given folders.
+ * Starting and stopping an isohook server: lock the data folder, open the database, end
+ * sessions a crash left running, bring the active deployments back to life, listen, and deploy
+ * the given folders.
  */
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -15,7 +16,8 @@ import { loadOrCreateToken } from "./http/auth";
 import { SessionManager } from "./sessions/session-manager";
 import { resumeDurableSessions } from "./sessions/resume";
 import { JournalStore } from "./store/journal-store";
-import { openDatabase } from "./store/database";
+import { openDatabase, type Db } from "./store/database";
+import { lockDataFolder, type DataFolderLock } from "./store/data-folder-lock";
 import { ProjectsStore } from "./store/projects-store";
 import { Retention } from "./store/retention";
 import { SessionsStore } from "./store/sessions-store";
@@ -65,8 +67,40 @@ const REQUEST_TIMEOUT_MS = 60_000;
 const HEADERS_TIMEOUT_MS = 20_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  // Before anything in the folder is read or changed: another server may be using it.
+  const lock = lockDataFolder(options.settings.dataDir);
+  let db: Db | null = null;
+  try {
+    db = openDatabase(options.settings.dataDir);
+    return await startOnDatabase(options, db, lock);
+  } catch (error) {
+    db?.close();
+    lock.release();
+    throw error;
+  }
+}
+
+async function startOnDatabase(
+  options: ServerOptions,
+  db: Db,
+  lock: DataFolderLock,
+): Promise<RunningServer> {
   const { settings, logger } = options;
-  const db = openDatabase(settings.dataDir);
+  // Listening comes first: the port may be chosen by the system, and webhook URLs need it;
+  // and a port in use stops the start before anything in the database changes. Until the
+  // deployments are back, requests get 503.
+  let handle: RequestListener = (_req, res) => {
+    res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
+    res.end(JSON.stringify({ error: "the server is starting" }));
+  };
+  // A request (headers and body) must arrive within a minute: a caller sending slowly holds
+  // its body's share of memory meanwhile (Node's default lets it take five).
+  const http: Server = createServer(
+    { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
+    (req, res) => handle(req, res),
+  );
+  await listen(http, settings.host, settings.port);
+
   const queue = new WriteQueue(db, logger);
   const projects = new ProjectsStore(db);
   const sessionsStore = new SessionsStore(queue);
@@ -88,19 +122,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   retention?.start();
 
   const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
-  // Listening comes first (the port may be chosen by the system, and webhook URLs need it);
-  // until the deployments are back, requests get 503.
-  let handle: RequestListener = (_req, res) => {
-    res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
-    res.end(JSON.stringify({ error: "the server is starting" }));
-  };
-  // A request (headers and body) must arrive within a minute: a caller sending slowly holds
-  // its body's share of memory meanwhile (Node's default lets it take five).
-  const http: Server = createServer(
-    { requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS },
-    (req, res) => handle(req, res),
-  );
-  await listen(http, settings.host, settings.port);
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   const publicUrl = settings.publicUrl ?? url;
@@ -232,6 +253,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await new Promise((resolve) => setImmediate(resolve));
         queue.flush();
         db.close();
+        lock.release();
       })()),
   };
 }
