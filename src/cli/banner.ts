@@ -2,9 +2,9 @@
  * What `isohook serve` prints once it is up: where it listens, the new token, and for each
  * deployed project its webhooks with a curl line to paste.
  *
- * The curl lines take their path and body from the project's optional `samples.json`
- * (`{ "<trigger>": { "path": "/approve?id=1", "body": {...}, "note": "..." } }`), which only
- * this banner reads; without one, a POST with a small JSON body.
+ * The curl lines take their path, body and extra headers from the project's optional
+ * `samples.json` (`{ "<trigger>": { "path": "/approve?id=1", "body": {...}, "headers": {...},
+ * "note": "..." } }`), which only this banner reads; without one, a POST with a small JSON body.
  */
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -17,6 +17,7 @@ export const SAMPLES_FILE = "samples.json";
 interface Sample {
   path?: string;
   body?: unknown;
+  headers?: Record<string, string>;
   note?: string;
 }
 
@@ -54,7 +55,10 @@ function curlLine(url: string, sample: Sample): string {
   const body = sample.body === undefined ? { name: "Alice" } : sample.body;
   const text = typeof body === "string" ? body : JSON.stringify(body);
   const type = typeof body === "string" ? "text/plain" : "application/json";
-  return `curl -i -X POST ${target} -H 'Content-Type: ${type}' -d ${shellQuote(text)}`;
+  const headers = Object.entries(sample.headers ?? {})
+    .map(([name, value]) => ` -H ${shellQuote(`${name}: ${String(value)}`)}`)
+    .join("");
+  return `curl -i -X POST ${target} -H 'Content-Type: ${type}'${headers} -d ${shellQuote(text)}`;
 }
 
 function readSamples(dir: string): Record<string, Sample> {

@@ -28,9 +28,14 @@ export function logLine(entry: LogEntry): string {
 }
 
 /** What calling a trigger's webhook does, in a word or three. */
-export function runsLabel(trigger: { call: string | null; is_sync: boolean }): string {
+export function runsLabel(trigger: {
+  call: string | null;
+  is_sync: boolean;
+  is_durable: boolean;
+}): string {
   if (trigger.call === null) return "events for subscribers";
-  return trigger.is_sync ? "sync" : "async";
+  const runs = trigger.is_sync ? "sync" : "async";
+  return trigger.is_durable ? `${runs}, durable` : runs;
 }
 
 export interface Problem {

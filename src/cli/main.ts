@@ -25,7 +25,20 @@ const REPEATED_SIGNAL_MS = 1000;
 
 const program = new Command("isohook")
   .description("Run TypeScript behind webhooks, each session in a V8 isolate, recorded in SQLite.")
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .configureHelp({ showGlobalOptions: true })
+  // Before or after the command's name, as the user likes: `isohook --url U projects` too.
+  .option("--data <dir>", "data folder (ISOHOOK_DATA, default ./data)")
+  .option(
+    "--token <token>",
+    "API token (ISOHOOK_TOKEN; default: the one in the data folder, which serve generates)",
+  )
+  .option("--url <url>", "server URL (ISOHOOK_URL, or the one serve wrote in the data folder)");
+// The global options reach each command's own flags.
+program.hook("preAction", (root, command) => {
+  for (const [name, value] of Object.entries(root.opts()))
+    if (command.getOptionValue(name) === undefined) command.setOptionValue(name, value);
+});
 
 const LIMIT_FLAGS: Record<keyof Limits, string> = {
   maxBodyBytes: "--max-body-bytes <n>",
@@ -42,12 +55,7 @@ const serve = program
   .description("start the server")
   .option("--host <host>", "address to listen on (ISOHOOK_HOST, default 127.0.0.1)")
   .option("--port <port>", "port to listen on (ISOHOOK_PORT, default 9980)")
-  .option("--data <dir>", "data folder (ISOHOOK_DATA, default ./data)")
   .option("--public-url <url>", "base of the webhook URLs shown (ISOHOOK_PUBLIC_URL)")
-  .option(
-    "--token <token>",
-    "API token (ISOHOOK_TOKEN; default: generated and kept in the data folder)",
-  )
   .option(
     "--deploy <dir...>",
     "deploy these project folders at start (a folder of projects deploys each)",
@@ -119,15 +127,10 @@ serve.action(async (flags: Record<string, string | string[] | undefined>) => {
   stopWithParent(shutdown);
 });
 
-function withClient(command: Command): Command {
-  return command
-    .option("--url <url>", "server URL (ISOHOOK_URL, or the one in the data folder)")
-    .option("--token <token>", "API token (ISOHOOK_TOKEN, or the one in the data folder)")
-    .option("--data <dir>", "data folder to find the server and token in (default ./data)");
-}
-
-withClient(program.command("deploy <dir>").description("deploy the project in a folder")).action(
-  async (dir: string, flags: ClientOptions) => {
+program
+  .command("deploy <dir>")
+  .description("deploy the project in a folder")
+  .action(async (dir: string, flags: ClientOptions) => {
     const client = new ApiClient(flags);
     if (!existsSync(path.join(dir, MANIFEST_FILE)))
       throw new CliError(`${dir} has no ${MANIFEST_FILE}`);
@@ -144,11 +147,12 @@ withClient(program.command("deploy <dir>").description("deploy the project in a 
         result.triggers.map((t) => [t.name, runsLabel(t), t.webhook_url]),
       ),
     );
-  },
-);
+  });
 
-withClient(program.command("projects").description("list deployed projects")).action(
-  async (flags: ClientOptions) => {
+program
+  .command("projects")
+  .description("list deployed projects")
+  .action(async (flags: ClientOptions) => {
     const { projects } = await new ApiClient(flags).request<{
       projects: {
         name: string;
@@ -168,10 +172,11 @@ withClient(program.command("projects").description("list deployed projects")).ac
         ]),
       ),
     );
-  },
-);
+  });
 
-withClient(program.command("sessions").description("list recent sessions"))
+program
+  .command("sessions")
+  .description("list recent sessions")
   .option("--project <name>", "only this project's")
   .option("--state <state>", "only in this state: created, running, completed, error, stopped")
   .option("--limit <n>", "how many (default 50)")
@@ -208,55 +213,60 @@ interface SessionFlags {
 }
 
 const session = program.command("session").description("one session");
-withClient(session.command("log <id>").description("print a session's log")).action(
-  async (id: string, flags: ClientOptions) => {
+session
+  .command("log <id>")
+  .description("print a session's log")
+  .action(async (id: string, flags: ClientOptions) => {
     const { log } = await new ApiClient(flags).request<{ log: LogEntry[] }>(
       "GET",
       `/api/sessions/${encodeURIComponent(id)}/log`,
     );
     for (const entry of log) console.log(logLine(entry));
-  },
-);
-withClient(session.command("stop <id>").description("stop a running session")).action(
-  async (id: string, flags: ClientOptions) => {
+  });
+session
+  .command("stop <id>")
+  .description("stop a running session")
+  .action(async (id: string, flags: ClientOptions) => {
     const stopped = await new ApiClient(flags).request<{ id: string; state: string }>(
       "POST",
       `/api/sessions/${encodeURIComponent(id)}/stop`,
     );
     console.log(visible(`${stopped.id}: ${stopped.state}`));
-  },
-);
+  });
 
-withClient(
-  program.command("event <id>").description("print one event: its request and body"),
-).action(async (id: string, flags: ClientOptions) => {
-  const event = await new ApiClient(flags).request<{
-    id: string;
-    project: string;
-    trigger: string;
-    created_at: string;
-    data: { method: string; raw_url: string; headers: Record<string, string> };
-    body_bytes: number;
-    body?: string;
-    body_base64?: string;
-  }>("GET", `/api/events/${encodeURIComponent(id)}`);
-  const lines = [
-    `${event.id}  ${event.project}/${event.trigger}  ${event.created_at}`,
-    `${event.data.method} ${event.data.raw_url}`,
-    ...Object.entries(event.data.headers).map(([name, value]) => `${name}: ${value}`),
-    "",
-    event.body ?? `(${event.body_bytes} bytes, base64) ${event.body_base64 ?? ""}`,
-  ];
-  // Line by line: control characters a caller sent show as escapes, newlines as newlines.
-  console.log(
-    lines
-      .flatMap((line) => line.split("\n"))
-      .map(visible)
-      .join("\n"),
-  );
-});
+program
+  .command("event <id>")
+  .description("print one event: its request and body")
+  .action(async (id: string, flags: ClientOptions) => {
+    const event = await new ApiClient(flags).request<{
+      id: string;
+      project: string;
+      trigger: string;
+      created_at: string;
+      data: { method: string; raw_url: string; headers: Record<string, string> };
+      body_bytes: number;
+      body?: string;
+      body_base64?: string;
+    }>("GET", `/api/events/${encodeURIComponent(id)}`);
+    const lines = [
+      `${event.id}  ${event.project}/${event.trigger}  ${event.created_at}`,
+      `${event.data.method} ${event.data.raw_url}`,
+      ...Object.entries(event.data.headers).map(([name, value]) => `${name}: ${value}`),
+      "",
+      event.body ?? `(${event.body_bytes} bytes, base64) ${event.body_base64 ?? ""}`,
+    ];
+    // Line by line: control characters a caller sent show as escapes, newlines as newlines.
+    console.log(
+      lines
+        .flatMap((line) => line.split("\n"))
+        .map(visible)
+        .join("\n"),
+    );
+  });
 
-withClient(program.command("events").description("list recent events"))
+program
+  .command("events")
+  .description("list recent events")
   .option("--project <name>", "only this project's")
   .option("--limit <n>", "how many (default 50)")
   .option("--before <id>", "only events older than this one (the next page)")

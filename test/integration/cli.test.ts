@@ -107,6 +107,17 @@ describe("isohook CLI", () => {
     );
     expect(log.at(-1)).toMatch(/ {2}state {4}completed$/);
 
+    // The global options go before the command's name as well as after it.
+    const before = await run(process.execPath, [
+      BIN,
+      "--data",
+      dataDir,
+      "sessions",
+      "--project",
+      "simple_api",
+    ]);
+    expect(before.stdout).toBe(sessions.stdout);
+
     const events = (await isohook("events")).stdout;
     expect(events).toMatch(/evt_[0-9a-z]{26}\s+simple_api\s+api\s+POST/);
 

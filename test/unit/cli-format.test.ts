@@ -1,6 +1,6 @@
 // CLI output: readable, and never passing a terminal control sequence through.
 import { describe, expect, it } from "vitest";
-import { logLine, problemLine, table, visible } from "../../src/cli/format";
+import { logLine, problemLine, runsLabel, table, visible } from "../../src/cli/format";
 
 const HOSTILE =
   "\x1b[2J\x1b]0;pwned-title\x07\rOVERWRITTEN\n2026-01-01T00:00:00.000Z  state    completed";
@@ -32,6 +32,18 @@ describe("CLI output", () => {
   });
 });
 
+describe("how a trigger runs", () => {
+  it("says sync or async, durable when it is, and events for subscribers without a call", () => {
+    const call = "program.ts:main";
+    expect(runsLabel({ call, is_sync: true, is_durable: false })).toBe("sync");
+    expect(runsLabel({ call, is_sync: false, is_durable: true })).toBe("async, durable");
+    expect(runsLabel({ call, is_sync: true, is_durable: true })).toBe("sync, durable");
+    expect(runsLabel({ call: null, is_sync: false, is_durable: false })).toBe(
+      "events for subscribers",
+    );
+  });
+});
+
 describe("deploy problems", () => {
   it("print as file:line:column with only the parts that are known", () => {
     const problem = { file: "a.ts", line: 3, column: 7, message: "boom" };
@@ -44,18 +56,16 @@ describe("deploy problems", () => {
 });
 
 describe("the start banner", () => {
-  it("shows control characters from a project folder as escapes", async () => {
+  /** The banner of a server with one project deployed from a folder holding `samples`. */
+  async function bannerFor(samples: unknown): Promise<string> {
     const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
     const os = await import("node:os");
     const path = await import("node:path");
     const { banner } = await import("../../src/cli/banner");
     const dir = mkdtempSync(path.join(os.tmpdir(), "isohook-banner-"));
     try {
-      writeFileSync(
-        path.join(dir, "samples.json"),
-        JSON.stringify({ api: { path: "/x\x1b[2K\r", note: "\x1b]0;title\x07hidden\u202e" } }),
-      );
-      const text = banner({
+      writeFileSync(path.join(dir, "samples.json"), JSON.stringify(samples));
+      return banner({
         url: "http://127.0.0.1:1",
         dataDir: dir,
         token: "t",
@@ -81,10 +91,26 @@ describe("the start banner", () => {
           },
         ],
       } as unknown as Parameters<typeof banner>[0]);
-      for (const hidden of ["\x1b", "\x07", "\r", "\u202e"]) expect(text).not.toContain(hidden);
-      expect(text).toContain("\\x1b[2K\\x0d");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+
+  it("shows control characters from a project folder as escapes", async () => {
+    const text = await bannerFor({
+      api: { path: "/x\x1b[2K\r", note: "\x1b]0;title\x07hidden\u202e" },
+    });
+    for (const hidden of ["\x1b", "\x07", "\r", "\u202e"]) expect(text).not.toContain(hidden);
+    expect(text).toContain("\\x1b[2K\\x0d");
+  });
+
+  it("puts a sample's headers on its curl line, quoted for the shell", async () => {
+    const text = await bannerFor({
+      api: { body: "hi", headers: { "X-Event": "ping", "X-Note": "it's" } },
+    });
+    expect(text).toContain(
+      "curl -i -X POST http://127.0.0.1:1/webhooks/abc -H 'Content-Type: text/plain' " +
+        "-H 'X-Event: ping' -H 'X-Note: it'\\''s' -d hi",
+    );
   });
 });
