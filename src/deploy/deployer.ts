@@ -11,7 +11,7 @@ import type { ProjectsStore, TriggerSlug } from "../store/projects-store";
 import type { BundleProblem, ProjectFiles } from "./bundle";
 import type { Bundler } from "./bundler";
 import { handlerRefs, type LiveDeployments } from "./live-deployments";
-import { compileFilter } from "../subscriptions/filter";
+import { checkFilter } from "../subscriptions/filter";
 import {
   MANIFEST_FILE,
   callText,
@@ -205,7 +205,7 @@ function checkCalls(
     const at = positions.get(t.name);
     if (t.filter !== null) {
       try {
-        compileFilter(t.filter);
+        checkFilter(t.filter);
       } catch (error) {
         const where = positions.get(t.name, "filter");
         problems.push({

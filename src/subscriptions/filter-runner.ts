@@ -7,8 +7,9 @@
  * has not seen), counted from when the worker can start it: when it is ready, or when the
  * answer before it arrived. It may also use no more than the worker's memory. An evaluation
  * that runs over either passes nothing: the worker is ended, and a fresh one is given the
- * evaluations that were waiting behind it. The server's main thread never runs a filter, so no
- * filter and no request can hold it up.
+ * evaluations that were waiting behind it. The server's main thread never runs CEL, so no
+ * filter and no request can hold it up (it answers only filters of string equalities itself,
+ * in time bounded by the filter's size: see source-subscriptions.ts).
  */
 import path from "node:path";
 import { Worker } from "node:worker_threads";

@@ -3,9 +3,10 @@
  * and `event_type` (the lower-case method), as AutoKitteh uses them. An event passes only when
  * the filter is exactly `true`; an evaluation error (a missing key, say) means it does not.
  *
- * CEL itself is `@bufbuild/cel`. Here: compiling with clear errors (a syntax error, or a name
- * other than `data` and `event_type`), and turning event data into CEL values. Filters are
- * evaluated in the filter worker (`filter-worker.ts`), never on the server's main thread.
+ * CEL itself is `@bufbuild/cel`. Here: compiling with clear errors (a syntax error, a name
+ * other than `data` and `event_type`, a field data never has), and turning event data into CEL
+ * values. CEL runs in the filter worker (`filter-worker.ts`), never on the server's main
+ * thread; filters of string equalities are answered without it (equality-shortcut.ts).
  */
 import { celEnv, isCelError, parse, plan } from "@bufbuild/cel";
 import type { WireEventData } from "../../sandbox";
@@ -15,6 +16,7 @@ import {
   type EqualityTerm,
   type ExprNode,
 } from "./equality-shortcut";
+import { unknownDataField } from "./filter-fields";
 
 /**
  * A filter's verdict on one event: passed (exactly `true`) or not, and why not when it could
@@ -64,19 +66,24 @@ const FORM_TYPE = "application/x-www-form-urlencoded";
 const MAX_FILTER_DEPTH = 32;
 const env = celEnv();
 
+/** A filter to evaluate; one stored before (a deployment's, a restored subscription's). */
 export function compileFilter(source: string): EventFilter {
-  return compile(source).filter;
+  return compile(source, false).filter;
 }
 
 /**
- * Checks that a filter compiles (throws a `FilterError` saying why not) and gives its equality
- * terms, which the server decides the filter by without CEL; `null` when it needs CEL.
+ * Checks a new filter, at deploy or `subscribe`: that it compiles and reads only fields event
+ * data can have (throws a `FilterError` saying why not), and gives its equality terms, which
+ * the server decides the filter by without CEL; `null` when it needs CEL.
  */
 export function checkFilter(source: string): EqualityTerm[] | null {
-  return compile(source).terms;
+  return compile(source, true).terms;
 }
 
-function compile(source: string): { filter: EventFilter; terms: EqualityTerm[] | null } {
+function compile(
+  source: string,
+  checkFields: boolean,
+): { filter: EventFilter; terms: EqualityTerm[] | null } {
   if (source.length > MAX_FILTER_CHARS) {
     throw new FilterError(`a filter may be at most ${MAX_FILTER_CHARS} characters long`);
   }
@@ -105,6 +112,12 @@ function compile(source: string): { filter: EventFilter; terms: EqualityTerm[] |
   if (shape.comprehensionDepth > 1) {
     throw new FilterError(
       `filter ${JSON.stringify(source)} nests a macro (all, exists, map, filter…) inside another; filters may not`,
+    );
+  }
+  const unknownField = checkFields ? unknownDataField(parsed.expr) : null;
+  if (unknownField !== null) {
+    throw new FilterError(
+      `filter ${JSON.stringify(source)} reads a field events never have: ${unknownField}`,
     );
   }
   const evaluate = plan(env, parsed);

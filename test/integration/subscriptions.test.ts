@@ -46,7 +46,7 @@ export async function filtered() {
 
 export function bad_filter() {
   const errors: string[] = [];
-  for (const [source, filter] of [["second", "data.url =="], ["second", "nope == 1"], ["nowhere", undefined]] as const) {
+  for (const [source, filter] of [["second", "data.url =="], ["second", "nope == 1"], ["nowhere", undefined], ["second", 'data.url.pth == "/x"']] as const) {
     try {
       subscribe(source, filter);
       errors.push("accepted");
@@ -215,6 +215,9 @@ describe("next_event", () => {
     expect(errors[2]).toBe(
       'subscribe: "nowhere" is not a trigger of project subs; its triggers are "late", "busy", "two", "filtered", "bad_filter", "bad_next", "unsubscribed", "forever", "second", "third"',
     );
+    expect(errors[3]).toBe(
+      'subscribe: filter "data.url.pth == \\"/x\\"" reads a field events never have: data.url has no field "pth"; its fields are path, query, path_suffix',
+    );
   });
 
   it("rejects unknown subscriptions and bad timeouts", async () => {
@@ -295,6 +298,25 @@ describe("trigger filters", () => {
     expect(ping.status).toBe(202);
     expect(ping.headers.get("isohook-session-id")).toBeNull();
     expect(ping.headers.get("isohook-event-id")).toMatch(/^evt_/);
+  });
+
+  it("that read a field events never have fail the deploy, naming the fields there are", async () => {
+    const yaml =
+      manifest("gated3", [{ name: "hook", call: "program.ts:on_push" }]) +
+      '      filter: data.mthod == "POST"\n';
+    const response = await t.deployFiles({
+      "autokitteh.yaml": yaml,
+      "program.ts": "export function on_push() {}\n",
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { details: { line: number; message: string }[] };
+    expect(body.details).toEqual([
+      expect.objectContaining({
+        line: 8,
+        message:
+          'trigger "hook": filter "data.mthod == \\"POST\\"" reads a field events never have: data has no field "mthod"; its fields are method, raw_url, url, headers, body',
+      }),
+    ]);
   });
 
   it("that do not compile fail the deploy at their line", async () => {

@@ -1,0 +1,88 @@
+/**
+ * Fields a filter reads that the event data cannot have. `data` has a fixed shape down to the
+ * maps whose keys come from the request (headers, query parameters, the body's JSON and form
+ * fields): `data.mthod` or `data.url.pth` would fail on every event, and a trigger filter
+ * with such a typo would quietly keep every request from starting a session. So they are
+ * refused when the filter is deployed or subscribed, with the fields there are.
+ */
+import type { ExprNode } from "./equality-shortcut";
+
+/** The fields of each fixed part of `data`; the parts not named here take any key. */
+const FIXED_FIELDS: Record<string, readonly string[]> = {
+  data: ["method", "raw_url", "url", "headers", "body"],
+  "data.url": ["path", "query", "path_suffix"],
+  "data.body": ["bytes", "text", "json", "form"],
+};
+
+/** What is wrong with the first field `expr` reads that `data` cannot have, or `null`. */
+export function unknownDataField(expr: ExprNode): string | null {
+  let problem: string | null = null;
+  const visit = (node: ExprNode | undefined, dataBound: boolean): void => {
+    if (node === undefined || problem !== null) return;
+    const { case: kind, value } = node.exprKind as { case: string; value: Record<string, any> };
+    if (!dataBound) problem = fixedFieldProblem(node);
+    switch (kind) {
+      case "selectExpr":
+        return visit(value.operand, dataBound);
+      case "callExpr":
+        visit(value.target, dataBound);
+        for (const arg of value.args) visit(arg, dataBound);
+        return;
+      case "listExpr":
+        for (const element of value.elements) visit(element, dataBound);
+        return;
+      case "structExpr":
+        for (const entry of value.entries) {
+          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, dataBound);
+          visit(entry.value, dataBound);
+        }
+        return;
+      case "comprehensionExpr": {
+        // A macro's variable named `data` hides the event's inside the macro.
+        const hides = [value.iterVar, value.iterVar2, value.accuVar].includes("data");
+        visit(value.iterRange, dataBound);
+        visit(value.accuInit, dataBound);
+        for (const part of [value.loopCondition, value.loopStep, value.result])
+          visit(part, dataBound || hides);
+        return;
+      }
+    }
+  };
+  visit(expr, false);
+  return problem;
+}
+
+/** `node` reads `data.a.b…` (by `.field` or `["key"]`): is each step a field there is? */
+function fixedFieldProblem(node: ExprNode): string | null {
+  const keys = dataPath(node);
+  if (keys === null) return null;
+  let at = "data";
+  for (const key of keys) {
+    const fields = FIXED_FIELDS[at];
+    if (fields === undefined) return null;
+    if (!fields.includes(key)) {
+      return `${at} has no field ${JSON.stringify(key)}; its fields are ${fields.join(", ")}`;
+    }
+    at = `${at}.${key}`;
+  }
+  return null;
+}
+
+/** The keys from `data` down to `node`, or `null` when `node` is not such a chain. */
+function dataPath(node: ExprNode): string[] | null {
+  const keys: string[] = [];
+  for (let current = node; ;) {
+    const { case: kind, value } = current.exprKind as { case: string; value: any };
+    if (kind === "identExpr") return value.name === "data" && keys.length > 0 ? keys : null;
+    if (kind === "selectExpr") {
+      keys.unshift(value.field as string);
+      current = value.operand as ExprNode;
+      continue;
+    }
+    const key = kind === "callExpr" && value.function === "_[_]" ? value.args?.[1] : undefined;
+    const constant = key?.exprKind?.case === "constExpr" ? key.exprKind.value.constantKind : null;
+    if (constant?.case !== "stringValue" || value.target !== undefined) return null;
+    keys.unshift(constant.value as string);
+    current = value.args[0] as ExprNode;
+  }
+}

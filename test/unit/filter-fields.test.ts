@@ -1,0 +1,56 @@
+// Filters that read a field event data never has are refused when they are deployed or
+// subscribed; the maps whose keys come from the request take any key.
+import { parse } from "@bufbuild/cel";
+import { describe, expect, it } from "vitest";
+import { checkFilter, compileFilter, FilterError } from "../../src/subscriptions/filter";
+import { unknownDataField } from "../../src/subscriptions/filter-fields";
+
+const problem = (source: string) => unknownDataField(parse(source).expr);
+
+describe("fields a filter reads", () => {
+  it("may be any field data has, and any key of the maps a request fills", () => {
+    for (const source of [
+      'data.method == "POST"',
+      'data["url"]["query"]["id"] == "1"',
+      'data.url.path.startsWith("/a") && data.url.path_suffix == ""',
+      'data.headers["x-github-event"] == "push" && data.headers.anything == "x"',
+      "data.body.json.user.name.size() > 0 && data.body.form.a == 'b'",
+      "size(data.body.bytes) > 0 && data.body.text != null && data.raw_url != ''",
+      "has(data.body.json.maybe) || has(data.url.query.page)",
+      'event_type == "post"',
+      // A macro's own variable named data is not the event's.
+      "data.body.json.items.exists(data, data.mthod == 1)",
+      "[data.url].all(u, u.anything == 1)",
+    ])
+      expect(problem(source), source).toBeNull();
+  });
+
+  it("is named, with the fields there are, when data cannot have it", () => {
+    expect(problem('data.mthod == "POST"')).toBe(
+      'data has no field "mthod"; its fields are method, raw_url, url, headers, body',
+    );
+    expect(problem('data["url"]["pth"] == "/"')).toBe(
+      'data.url has no field "pth"; its fields are path, query, path_suffix',
+    );
+    expect(problem("has(data.body.jsn)")).toBe(
+      'data.body has no field "jsn"; its fields are bytes, text, json, form',
+    );
+    expect(problem('data.url.query.id == "1" && data.header["x"] == "y"')).toBe(
+      'data has no field "header"; its fields are method, raw_url, url, headers, body',
+    );
+    expect(problem("data.body.json.items.exists(x, data.bdy == x)")).toMatch(
+      /^data has no field "bdy"/,
+    );
+  });
+
+  it("refuses such a filter when it is new, and still evaluates one stored before", () => {
+    expect(() => checkFilter('data.mthod == "POST"')).toThrow(FilterError);
+    expect(() => checkFilter('data.mthod == "POST"')).toThrow(
+      'filter "data.mthod == \\"POST\\"" reads a field events never have: data has no field "mthod"',
+    );
+    // A deployment or subscription stored before this check keeps working as it did: CEL's
+    // error for the missing key, and the event does not pass.
+    const stored = compileFilter('data.mthod == "POST"');
+    expect(stored).toBeTypeOf("function");
+  });
+});
