@@ -65,6 +65,13 @@ export function toAnswer(returned: ReturnedValue): HttpAnswer {
   }
 }
 
+/** A 503 for a sync caller whose session the server's stop cut short: worth a retry. */
+export function stoppingAnswer(error: string, sessionId: string): HttpAnswer {
+  const answer = jsonAnswer(503, { error, session_id: sessionId });
+  answer.headers.push(["retry-after", "1"]);
+  return answer;
+}
+
 export function jsonAnswer(status: number, body: unknown): HttpAnswer {
   return {
     status,

@@ -132,6 +132,7 @@ export class SessionManager {
   /** The server begins to stop: no new sessions. */
   refuseNew(): void {
     this.#stopping = true;
+    for (const { run } of this.#running.values()) run.serverStopping();
   }
 
   /**

@@ -25,7 +25,7 @@ import {
 } from "./host-calls";
 import type { SessionState, SessionsStore } from "../store/sessions-store";
 import type { Redactor } from "./redactor";
-import { toAnswer, jsonAnswer, type HttpAnswer } from "./answer";
+import { toAnswer, jsonAnswer, stoppingAnswer, type HttpAnswer } from "./answer";
 import { cut } from "./log-entry";
 import { loggedOutcome } from "./logged-outcome";
 import type { EqualityTerm } from "../subscriptions/equality-shortcut";
@@ -99,6 +99,8 @@ export class SessionRun implements SessionListener {
   #syncTimer: NodeJS.Timeout | null = null;
   /** The server is stopping and lets go of this durable session, to resume it when it starts. */
   #suspended = false;
+  /** The server is stopping: a sync caller whose session its end stops is told so (503). */
+  #serverStopping = false;
   /** Its end was heard: host calls still finishing (cancelled) are neither logged nor journaled. */
   #ended = false;
   /**
@@ -277,12 +279,17 @@ export class SessionRun implements SessionListener {
     this.#suspended = true;
   }
 
+  /** The server has begun to stop; sessions still running when it does are ended with it. */
+  serverStopping(): void {
+    this.#serverStopping = true;
+  }
+
   onEnd(end: SessionEnd): void {
     this.#ended = true;
     if (this.#suspended) {
       this.#calls.end(true);
       this.#pending.clear();
-      this.#decide(jsonAnswer(503, { error: "the server is stopping", session_id: this.id }));
+      this.#decide(stoppingAnswer("the server is stopping", this.id));
       this.#options.onDone(this);
       this.#markDone();
       return;
@@ -314,13 +321,15 @@ export class SessionRun implements SessionListener {
       const error = failure.error ?? { name: errorName(failure.kind), message, stack: null };
       this.#log.error(error, now);
       this.#decide(
-        jsonAnswer(502, {
-          error:
-            failure.kind === "stopped"
-              ? "the session was stopped before it responded"
-              : "the session failed before it responded",
-          session_id: this.id,
-        }),
+        this.#serverStopping && failure.kind === "sandbox"
+          ? stoppingAnswer("the server stopped before the session responded", this.id)
+          : jsonAnswer(502, {
+              error:
+                failure.kind === "stopped"
+                  ? "the session was stopped before it responded"
+                  : "the session failed before it responded",
+              session_id: this.id,
+            }),
       );
     }
     this.#options.store.endSession(

@@ -514,6 +514,53 @@ describe("durable sessions", () => {
     }
   });
 
+  it("tells the sync callers still waiting when the server stops to try again (503)", async () => {
+    const t = await startTestServer();
+    try {
+      const program = `
+import { http_outcome, next_event, subscribe } from "autokitteh";
+export async function waits() {
+  const event = await next_event(subscribe("evt"), { timeout: "20s" });
+  http_outcome({ body: event === null ? "timeout" : "woken" });
+}
+`;
+      const deployed = await deployProgram(t, "sync_stop", program, [
+        { name: "durable", call: "program.ts:waits", is_sync: true, is_durable: true },
+        { name: "plain", call: "program.ts:waits", is_sync: true, is_durable: false },
+        { name: "evt" },
+      ]);
+      const ask = async (trigger: string) => {
+        const response = await fetch(t.webhook(deployed, trigger), { method: "POST" });
+        return {
+          status: response.status,
+          retryAfter: response.headers.get("retry-after"),
+          body: (await response.json()) as { error: string },
+        };
+      };
+      const durable = ask("durable");
+      const plain = ask("plain");
+      const deadline = Date.now() + 10_000;
+      const subscribed = t.db().prepare("SELECT count(*) AS n FROM subscriptions");
+      while ((subscribed.get() as { n: number }).n < 2) {
+        if (Date.now() > deadline) throw new Error("the sessions did not subscribe");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await t.close();
+      expect(await durable).toMatchObject({
+        status: 503,
+        retryAfter: "1",
+        body: { error: "the server is stopping" },
+      });
+      expect(await plain).toMatchObject({
+        status: 503,
+        retryAfter: "1",
+        body: { error: "the server stopped before the session responded" },
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
   it("a non-durable session of the same kind ends as error at a restart", async () => {
     const dataDir = tempDir("isohook-durable-");
     let t = await startTestServer({ dataDir });
