@@ -110,7 +110,7 @@ export class SessionManager {
     const run = this.#run(row.id, deployment, trigger, row.event_id, {
       nextLogSeq: row.next_log_seq,
       loggedRecords: row.logged_records,
-      entries: journal.replay.length,
+      entries: journal.replay.length + journal.subscribes.length,
     });
     await run.restoreKeys(journal.keyImports);
     if (row.state === "created") this.#store.setState(row.id, "running", new Date().toISOString());

@@ -59,8 +59,9 @@ export interface SessionRunOptions {
   journal: JournalStore | null;
   /**
    * A durable session resumed after a restart: its row exists, its log goes on from entry
-   * `nextLogSeq`, and the HTTP caller of a sync webhook is gone. `loggedRecords`: how many of
-   * its sandbox records its log holds (see `#alreadyLogged`).
+   * `nextLogSeq`, and the HTTP caller of a sync webhook is gone. `entries`: what its journal
+   * holds past its start (answers, timers, subscribes). `loggedRecords`: how many of its
+   * sandbox records its log holds (see `#alreadyLogged`).
    */
   resumed?: { nextLogSeq: number; entries: number; loggedRecords: number };
   /** What the session's host calls need: its subscriptions, its network policy. */
