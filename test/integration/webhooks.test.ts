@@ -440,7 +440,7 @@ describe("limits on running sessions", () => {
 });
 
 describe("shutdown", () => {
-  it("answers sync callers still waiting with 502 before the connections close", async () => {
+  it("answers sync callers still waiting with 503 before the connections close", async () => {
     const own = await startTestServer();
     const d = await deployProgram(
       own,
@@ -452,9 +452,10 @@ describe("shutdown", () => {
     await new Promise((r) => setTimeout(r, 200));
     await own.close();
     const response = await answer;
-    expect(response.status).toBe(502);
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("1");
     expect(await response.json()).toMatchObject({
-      error: "the session failed before it responded",
+      error: "the server stopped before the session responded",
     });
   });
 });
