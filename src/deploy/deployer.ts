@@ -87,11 +87,12 @@ export class Deployer {
       ]);
     }
     const parsed = parseManifest(text.toString("utf8"));
-    if (!parsed.ok) throw new DeployError(`${MANIFEST_FILE} is not valid`, parsed.problems);
-
-    const problems = checkCalls(parsed.manifest, files, parsed.positions);
-    if (problems.length > 0) throw new DeployError(`${MANIFEST_FILE} is not valid`, problems);
-    return parsed.manifest;
+    const manifest = parsed.ok ? parsed.manifest : parsed.checked;
+    const problems = parsed.ok ? [] : parsed.problems;
+    if (manifest !== undefined) problems.push(...checkCalls(manifest, files, parsed.positions));
+    if (problems.length > 0 || manifest === undefined)
+      throw new DeployError(`${MANIFEST_FILE} is not valid`, problems);
+    return manifest;
   }
 
   async #deploy(

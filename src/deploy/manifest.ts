@@ -109,8 +109,13 @@ const manifestSchema = z.strictObject({
   }),
 });
 
+/**
+ * The manifest, or its problems. `checked`: a manifest whose shape is right but whose values
+ * have problems (a duplicate name, say) comes with them, so that the files and filters it
+ * names can be checked too and a deploy reports all of them at once.
+ */
 export type ManifestResult =
-  { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[] };
+  { ok: true; manifest: Manifest } | { ok: false; problems: ProblemDetail[]; checked?: Manifest };
 
 /** Where a trigger's value sits (`call` by default), for errors found later (a missing export). */
 export interface CallPositions {
@@ -225,12 +230,11 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
     vars.map((v) => v.name),
     (name, i) => problem(["project", "vars", i, "name"], `duplicate var name "${name}"`),
   );
-  if (problems.length > 0) return { ok: false, problems, positions };
-
   const manifest: Manifest = {
     version: parsed.data.version,
     project: { name: project.name, vars, allow_net: project.allow_net ?? [], triggers },
   };
+  if (problems.length > 0) return { ok: false, problems, checked: manifest, positions };
   return { ok: true, manifest, positions };
 }
 

@@ -100,6 +100,22 @@ describe("manifest errors name file, line and column", () => {
     ]);
   });
 
+  it("a duplicate name, a missing file and a filter that does not compile, all at once", async () => {
+    const yaml =
+      manifest("p1", [
+        { name: "api", call: "program.ts:handle" },
+        { name: "api", call: "program.ts:handle" },
+        { name: "hook", call: "gone.ts:handle" },
+      ]) + "      filter: data.method ==\n";
+    const { status, body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(body.details.map((d) => [d.line, d.message])).toEqual([
+      [8, 'duplicate trigger name "api"'],
+      [14, expect.stringContaining('trigger "hook": filter "data.method ==" does not compile')],
+      [13, 'trigger "hook": call names gone.ts, which is not in the project'],
+    ]);
+  });
+
   it("a call naming a missing file, at the call", async () => {
     const yaml = manifest("p1", [{ name: "api", call: "nope.ts:handle" }]);
     const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
