@@ -14,7 +14,7 @@ import type { JournalStore } from "../store/journal-store";
 import type { ProjectsStore } from "../store/projects-store";
 import type { SessionRow, SessionsStore, UnfinishedDurable } from "../store/sessions-store";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
-import type { SubscriptionHub } from "../subscriptions/subscription-hub";
+import { filterFailureNote, type SubscriptionHub } from "../subscriptions/subscription-hub";
 import type { SessionManager } from "./session-manager";
 
 export interface ResumeContext {
@@ -93,6 +93,11 @@ function restoreSubscriptions(context: ResumeContext, plans: Plan[]): void {
               id: answer.value as string,
               source,
               filter,
+              // Said once: not again after a restart.
+              toldFilterFailed: context.sessions.hasNote(
+                row.id,
+                filterFailureNote(answer.value as string),
+              ),
             },
           ]
         : [],

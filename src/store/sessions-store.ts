@@ -181,6 +181,18 @@ export class SessionsStore {
       .all(sessionId);
   }
 
+  /** Whether the session's log has a note that holds `text`. */
+  hasNote(sessionId: string, text: string): boolean {
+    this.#queue.flush();
+    return (
+      this.#queue.db
+        .prepare<[string, string], { found: number }>(
+          "SELECT 1 AS found FROM session_log WHERE session_id = ? AND kind = 'note' AND instr(data, ?) > 0 LIMIT 1",
+        )
+        .get(sessionId, text) !== undefined
+    );
+  }
+
   /**
    * A stored event as its session sees it (`event.data`), or `null` when there is none. Reads
    * what is committed: the queue is flushed first when the event may still be in it.

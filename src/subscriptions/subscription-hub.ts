@@ -170,10 +170,12 @@ export class SubscriptionHub {
       id: string;
       source: string;
       filter: string | null;
+      /** Its log says already that its filter could not be evaluated. */
+      toldFilterFailed: boolean;
     }[],
     waiting: { subscriptionId: string; eventId: string; trigger: string }[],
   ): void {
-    for (const { sessionId, project, id, source, filter } of subscriptions) {
+    for (const { sessionId, project, id, source, filter, toldFilterFailed } of subscriptions) {
       this.#index({
         id,
         sessionId,
@@ -182,7 +184,7 @@ export class SubscriptionHub {
         filter,
         terms: filter === null ? null : termsOf(filter),
         queue: [],
-        toldFilterFailed: false,
+        toldFilterFailed,
       });
     }
     for (const { subscriptionId, eventId, trigger } of waiting) {
@@ -286,8 +288,8 @@ export class SubscriptionHub {
     subscription.toldFilterFailed = true;
     this.#note(
       subscription.sessionId,
-      `the filter of subscription ${subscription.id} could not be evaluated on event ${eventId} ` +
-        `(${error}); events it cannot be evaluated on are not queued (said once)`,
+      `${filterFailureNote(subscription.id)} on event ${eventId} (${error}); ` +
+        "events it cannot be evaluated on are not queued (said once)",
     );
   }
 
@@ -412,6 +414,11 @@ function earliestOf(subscriptions: Subscription[]): Subscription | undefined {
       earliest = subscription;
   }
   return earliest;
+}
+
+/** How the note that a subscription's filter could not be evaluated begins. */
+export function filterFailureNote(subscriptionId: string): string {
+  return `the filter of subscription ${subscriptionId} could not be evaluated`;
 }
 
 /** A stored filter's equality terms; `null` (the filter worker decides) if it does not compile. */

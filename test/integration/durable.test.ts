@@ -514,6 +514,50 @@ describe("durable sessions", () => {
     }
   });
 
+  it("says once, restarts included, that a subscription's filter could not be evaluated", async () => {
+    const dataDir = tempDir("isohook-durable-");
+    let t = await startTestServer({ dataDir });
+    try {
+      const program = `
+import { next_event, subscribe } from "autokitteh";
+export async function waits() {
+  const sub = subscribe("evt", 'data.headers["x-kind"] == "go"');
+  await next_event(sub, { timeout: "20s" });
+}
+`;
+      const deployed = await deployProgram(t, "said_once", program, [
+        { name: "waits", call: "program.ts:waits", is_durable: true },
+        { name: "evt" },
+      ]);
+      const id = await startSession(t.webhook(deployed, "waits"));
+      await untilSubscribed(() => t.log(id));
+      const told = (log: Log) => notes(log).filter((n) => n.includes("could not be evaluated"));
+      // No x-kind header: CEL cannot evaluate the filter.
+      await fetch(t.webhook(deployed, "evt"), { method: "POST" });
+      await until(
+        "the note",
+        () => t.log(id),
+        (log) => told(log).length === 1,
+      );
+      await t.close();
+
+      t = await startTestServer({ dataDir });
+      await until(
+        "the resume",
+        () => t.log(id),
+        (log) => notes(log).some((n) => n.startsWith("resumed after the server restarted")),
+      );
+      const evt = on(t.url, t.webhook(deployed, "evt"));
+      await fetch(evt, { method: "POST" });
+      await fetch(evt, { method: "POST", headers: { "x-kind": "go" } });
+      const ended = await t.waitForSession(id, ["completed", "error", "stopped"]);
+      expect(ended.state).toBe("completed");
+      expect(told(await t.log(id))).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+
   it("tells the sync callers still waiting when the server stops to try again (503)", async () => {
     const t = await startTestServer();
     try {

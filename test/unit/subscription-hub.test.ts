@@ -206,6 +206,7 @@ describe("SubscriptionHub, filters", () => {
           id: "sub_1",
           source: "source",
           filter: 'data.url.path == "/e/2"',
+          toldFilterFailed: false,
         },
       ],
       [],
