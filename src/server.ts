@@ -236,7 +236,10 @@ async function startOnDatabase(
         http.closeIdleConnections();
         await retention?.close();
         await subscriptions.delivered();
-        // Sessions end first, so that sync callers still waiting get their 502 before the
+        // Requests still waiting for their trigger's filter get their verdict now (none
+        // passes), and with it their 503, before the connections go.
+        filters.close();
+        // Sessions end first, so that sync callers still waiting get their 503 before the
         // connections go. Durable ones are only let go of: they resume at the next start.
         running.suspendDurable();
         await processes.close("the server shut down while the session was running");
@@ -246,7 +249,6 @@ async function startOnDatabase(
         await new Promise((resolve) => setImmediate(resolve));
         http.closeAllConnections();
         bundler.close();
-        filters.close();
         void fetcher.close();
         await stopped;
         // Let the sessions' last records reach the queue before the final commit.

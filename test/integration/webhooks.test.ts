@@ -3,7 +3,7 @@ import { request } from "node:http";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DeployResult } from "../../src/deploy/deployer";
-import { deployProgram } from "../helpers/projects";
+import { deployProgram, manifest } from "../helpers/projects";
 import { startTestServer, type TestServer } from "../helpers/test-server";
 
 const PROGRAM = `
@@ -440,6 +440,32 @@ describe("limits on running sessions", () => {
 });
 
 describe("shutdown", () => {
+  it("answers requests still waiting for their trigger's filter with 503, not a closed connection", async () => {
+    const own = await startTestServer();
+    const yaml =
+      manifest("filtered_stop", [{ name: "slow", call: "program.ts:handle", is_sync: true }]) +
+      "      filter: data.body.json.all(x, x.size() >= 0 && string(x).size() >= 0)\n";
+    const deployed = await own.deployFiles({
+      "autokitteh.yaml": yaml,
+      "program.ts": 'export function handle() { return "ran"; }\n',
+    });
+    expect(deployed.status).toBe(201);
+    const url = own.webhook((await deployed.json()) as DeployResult, "slow");
+    // Each body keeps the filter worker busy for a while: most wait in its queue.
+    const body = JSON.stringify(Array.from({ length: 60_000 }, (_, i) => `item ${i}`));
+    const answers = Array.from({ length: 8 }, () =>
+      fetch(url, { method: "POST", body }).then(
+        (response) => response.status,
+        (error: Error) => error.message,
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await own.close();
+    const statuses = await Promise.all(answers);
+    for (const status of statuses) expect([200, 503]).toContain(status);
+    expect(statuses).toContain(503);
+  });
+
   it("answers sync callers still waiting with 503 before the connections close", async () => {
     const own = await startTestServer();
     const d = await deployProgram(
