@@ -68,7 +68,7 @@ const HEADERS_TIMEOUT_MS = 20_000;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   // Before anything in the folder is read or changed: another server may be using it.
-  const lock = lockDataFolder(options.settings.dataDir);
+  const lock = lockDataFolder(options.settings.dataDir, options.logger);
   let db: Db | null = null;
   try {
     db = openDatabase(options.settings.dataDir);
