@@ -54,11 +54,24 @@ function curlLine(url: string, sample: Sample): string {
   const target = shellQuote(url + (sample.path ?? ""));
   const body = sample.body === undefined ? { name: "Alice" } : sample.body;
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  const type = typeof body === "string" ? "text/plain" : "application/json";
-  const headers = Object.entries(sample.headers ?? {})
-    .map(([name, value]) => ` -H ${shellQuote(`${name}: ${String(value)}`)}`)
-    .join("");
-  return `curl -i -X POST ${target} -H 'Content-Type: ${type}'${headers} -d ${shellQuote(text)}`;
+  const headers: [string, string][] = [
+    ["Content-Type", typeof body === "string" ? "text/plain" : "application/json"],
+  ];
+  const given = sample.headers;
+  if (given !== null && typeof given === "object" && !Array.isArray(given)) {
+    for (const [name, value] of Object.entries(given)) {
+      if (typeof value !== "string" && typeof value !== "number") continue;
+      // A sample's own Content-Type replaces the default one.
+      if (name.toLowerCase() === "content-type") headers.shift();
+      headers.push([name, String(value)]);
+    }
+  }
+  // `Name;` is how curl sends a header with an empty value (`Name:` would remove it).
+  const flags = headers.map(([name, value]) =>
+    shellQuote(value === "" ? `${name};` : `${name}: ${value}`),
+  );
+  // --data-raw: a body beginning with @ is sent as it is, not read from a file of that name.
+  return `curl -i -X POST ${target}${flags.map((f) => ` -H ${f}`).join("")} --data-raw ${shellQuote(text)}`;
 }
 
 function readSamples(dir: string): Record<string, Sample> {

@@ -71,7 +71,7 @@ describe("isohook CLI", () => {
     expect(match).not.toBeNull();
     simpleApiUrl = match![1]!;
     expect(banner).toContain(
-      `curl -i -X POST ${simpleApiUrl} -H 'Content-Type: application/json' -d '{"name":"Alice"}'`,
+      `curl -i -X POST ${simpleApiUrl} -H 'Content-Type: application/json' --data-raw '{"name":"Alice"}'`,
     );
     expect(banner).toMatch(/API token \(saved in .*token, shown once\): \S+/);
     expect(

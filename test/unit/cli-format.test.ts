@@ -106,11 +106,27 @@ describe("the start banner", () => {
 
   it("puts a sample's headers on its curl line, quoted for the shell", async () => {
     const text = await bannerFor({
-      api: { body: "hi", headers: { "X-Event": "ping", "X-Note": "it's" } },
+      api: { body: "hi", headers: { "X-Event": "ping", "X-Note": "it's", "X-Empty": "" } },
     });
     expect(text).toContain(
       "curl -i -X POST http://127.0.0.1:1/webhooks/abc -H 'Content-Type: text/plain' " +
-        "-H 'X-Event: ping' -H 'X-Note: it'\\''s' -d hi",
+        "-H 'X-Event: ping' -H 'X-Note: it'\\''s' -H 'X-Empty;' --data-raw hi",
+    );
+  });
+
+  it("lets a sample's Content-Type replace the default, skips odd header values, and sends @ as is", async () => {
+    const text = await bannerFor({
+      api: {
+        body: "@/etc/hostname",
+        headers: { "content-type": "application/x-www-form-urlencoded", X: { a: 1 }, Y: 2 },
+      },
+    });
+    expect(text).toContain(
+      "curl -i -X POST http://127.0.0.1:1/webhooks/abc " +
+        "-H 'content-type: application/x-www-form-urlencoded' -H 'Y: 2' --data-raw @/etc/hostname",
+    );
+    expect(await bannerFor({ api: { headers: ["X: 1"] } })).toContain(
+      "-H 'Content-Type: application/json' --data-raw '{\"name\":\"Alice\"}'",
     );
   });
 });
