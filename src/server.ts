@@ -133,7 +133,9 @@ async function startOnDatabase(
     logger,
     logLevel: settings.logLevel,
   });
+  const filters = new FilterRunner(logger);
   const live = new LiveDeployments({
+    onCelFilter: () => filters.warm(),
     processes,
     limits: settings.limits,
     pool: {
@@ -146,7 +148,6 @@ async function startOnDatabase(
   });
   await restoreDeployments(projects, live, logger);
 
-  const filters = new FilterRunner(logger);
   const subscriptionsStore = new SubscriptionsStore(queue);
   const subscriptions = new SubscriptionHub(
     subscriptionsStore,

@@ -11,6 +11,8 @@ import { manifestRedactor } from "../sessions/deployment-redactors";
 import type { Redactor } from "../sessions/redactor";
 import type { Manifest, Trigger } from "./manifest";
 import type { HandlerRef } from "./bundle";
+import type { EqualityTerm } from "../subscriptions/equality-shortcut";
+import { storedFilterTerms } from "../subscriptions/filter";
 
 export interface LiveDeployment {
   id: string;
@@ -26,6 +28,8 @@ export interface LiveTrigger {
   slug: string;
   trigger: Trigger;
   deployment: LiveDeployment;
+  /** Its filter's equality terms, when that is all it is: decided without the filter worker. */
+  filterTerms: EqualityTerm[] | null;
 }
 
 export interface DeploymentCode {
@@ -70,8 +74,11 @@ export class LiveDeployments {
   readonly #limits: Limits;
   readonly #pool: PoolSettings;
   readonly #webhookUrl: (slug: string) => string;
+  readonly #onCelFilter: () => void;
 
   constructor(options: {
+    /** A trigger filter that needs the filter worker went live. */
+    onCelFilter?: () => void;
     processes: SandboxProcesses;
     limits: Limits;
     pool: PoolSettings;
@@ -81,6 +88,7 @@ export class LiveDeployments {
     this.#limits = options.limits;
     this.#pool = options.pool;
     this.#webhookUrl = options.webhookUrl;
+    this.#onCelFilter = options.onCelFilter ?? (() => undefined);
   }
 
   trigger(slug: string): LiveTrigger | undefined {
@@ -146,7 +154,10 @@ export class LiveDeployments {
     this.#byProject.set(live.project, live);
     for (const trigger of live.manifest.project.triggers) {
       const slug = slugs.get(trigger.name)!;
-      this.#bySlug.set(slug, { slug, trigger, deployment: live });
+      const filterTerms = trigger.filter === null ? null : storedFilterTerms(trigger.filter);
+      this.#bySlug.set(slug, { slug, trigger, deployment: live, filterTerms });
+      // A filter that needs CEL: the filter worker starts now rather than at the first request.
+      if (trigger.filter !== null && filterTerms === null) this.#onCelFilter();
     }
     // The old deployment finishes its running sessions, then frees its isolates.
     if (previous !== undefined) void previous.sandbox.drain();

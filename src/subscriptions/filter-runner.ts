@@ -97,6 +97,11 @@ export class FilterRunner {
     );
   }
 
+  /** Start the worker now, if it is not running, so that the next evaluation does not wait for it. */
+  warm(): void {
+    if (!this.#closed) this.#ensureWorker();
+  }
+
   close(): void {
     this.#closed = true;
     this.#stopClock();

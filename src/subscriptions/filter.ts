@@ -80,6 +80,18 @@ export function checkFilter(source: string): EqualityTerm[] | null {
   return compile(source, true).terms;
 }
 
+/**
+ * The equality terms of a filter stored before (a deployment's, a restored subscription's), for
+ * the server to decide it without CEL; `null` when it needs CEL or does not compile.
+ */
+export function storedFilterTerms(source: string): EqualityTerm[] | null {
+  try {
+    return compile(source, false).terms;
+  } catch {
+    return null;
+  }
+}
+
 function compile(
   source: string,
   checkFields: boolean,

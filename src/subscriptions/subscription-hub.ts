@@ -15,7 +15,7 @@ import type { Logger } from "pino";
 import type { WireEventData } from "../../sandbox";
 import type { SubscriptionsStore } from "../store/subscriptions-store";
 import type { EqualityTerm } from "./equality-shortcut";
-import { checkFilter, toFilterEvent } from "./filter";
+import { storedFilterTerms, toFilterEvent } from "./filter";
 import type { FilterRunner } from "./filter-runner";
 import { SubscriptionError } from "./check-subscription";
 import { SourceSubscriptions } from "./source-subscriptions";
@@ -182,7 +182,7 @@ export class SubscriptionHub {
         key: sourceKey(project, source),
         order: ++this.#subscribed,
         filter,
-        terms: filter === null ? null : termsOf(filter),
+        terms: filter === null ? null : storedFilterTerms(filter),
         queue: [],
         toldFilterFailed,
       });
@@ -193,6 +193,8 @@ export class SubscriptionHub {
   }
 
   #index(subscription: Subscription): void {
+    // Its events will need CEL: the filter worker starts now rather than at the first event.
+    if (subscription.filter !== null && subscription.terms === null) this.#filters.warm();
     this.#byId.set(subscription.id, subscription);
     let toSource = this.#bySource.get(subscription.key);
     if (toSource === undefined)
@@ -419,15 +421,6 @@ function earliestOf(subscriptions: Subscription[]): Subscription | undefined {
 /** How the note that a subscription's filter could not be evaluated begins. */
 export function filterFailureNote(subscriptionId: string): string {
   return `the filter of subscription ${subscriptionId} could not be evaluated`;
-}
-
-/** A stored filter's equality terms; `null` (the filter worker decides) if it does not compile. */
-function termsOf(filter: string): EqualityTerm[] | null {
-  try {
-    return checkFilter(filter);
-  } catch {
-    return null;
-  }
 }
 
 function sourceKey(project: string, trigger: string): string {

@@ -26,6 +26,7 @@ import type { HttpAnswer } from "../sessions/answer";
 import type { SessionManager } from "../sessions/session-manager";
 import type { SessionsStore } from "../store/sessions-store";
 import { toFilterEvent } from "../subscriptions/filter";
+import { decideEqualities } from "../subscriptions/equality-shortcut";
 import type { FilterRunner } from "../subscriptions/filter-runner";
 import type { SubscriptionHub } from "../subscriptions/subscription-hub";
 import type { BodyBudget } from "./body-budget";
@@ -138,15 +139,23 @@ async function accept(
     trigger.call !== null &&
     (trigger.event_type.length === 0 || trigger.event_type.includes(method));
   if (startsSession && trigger.filter !== null) {
-    const [verdict] = await deps.filters.evaluate(
-      toFilterEvent(eventId, data),
-      [trigger.filter],
-      `${deployment.project}/${trigger.name}`,
-    );
-    startsSession = verdict?.pass === true;
-    if (verdict?.error != null) {
-      const error = deployment.redactor.text(verdict.error);
-      deps.filterWarnings.failed(deployment.project, trigger.name, eventId, error);
+    const filterEvent = toFilterEvent(eventId, data);
+    // String equalities are decided here; other filters, or a field the request lacks (CEL
+    // words the error), by the filter worker.
+    const decided =
+      live.filterTerms === null ? undefined : decideEqualities(live.filterTerms, filterEvent);
+    if (decided !== undefined) startsSession = decided;
+    else {
+      const [verdict] = await deps.filters.evaluate(
+        filterEvent,
+        [trigger.filter],
+        `${deployment.project}/${trigger.name}`,
+      );
+      startsSession = verdict?.pass === true;
+      if (verdict?.error != null) {
+        const error = deployment.redactor.text(verdict.error);
+        deps.filterWarnings.failed(deployment.project, trigger.name, eventId, error);
+      }
     }
   }
   if (startsSession && deps.sessions.atCapacity(deployment.project)) {

@@ -485,3 +485,44 @@ describe("shutdown", () => {
     });
   });
 });
+
+describe("trigger filters", () => {
+  it("decides a trigger filter of string equalities at once, even while the filter worker is busy", async () => {
+    const own = await startTestServer();
+    try {
+      const yaml = manifest("two_filters", [
+        { name: "slow", call: "program.ts:handle", is_sync: true },
+        { name: "quick", call: "program.ts:handle", is_sync: true },
+      ])
+        .replace(
+          "      call: program.ts:handle\n      is_sync: true\n",
+          "      call: program.ts:handle\n      is_sync: true\n" +
+            "      filter: data.body.json.all(x, x.size() >= 0 && string(x).size() >= 0)\n",
+        )
+        .concat('      filter: data.headers["x-kind"] == "go"\n');
+      const response = await own.deployFiles({
+        "autokitteh.yaml": yaml,
+        "program.ts": 'export function handle() { return "ran"; }\n',
+      });
+      expect(response.status, await response.clone().text()).toBe(201);
+      const deployed = (await response.json()) as DeployResult;
+      // A queue of slow filters in the filter worker: about 70 ms each here, 2 s in all.
+      const body = JSON.stringify(Array.from({ length: 60_000 }, (_, i) => `item ${i}`));
+      const slow = Array.from({ length: 30 }, () =>
+        fetch(own.webhook(deployed, "slow"), { method: "POST", body }).then((r) => r.status),
+      );
+      await new Promise((r) => setTimeout(r, 200));
+      const started = performance.now();
+      const quick = await fetch(own.webhook(deployed, "quick"), {
+        method: "POST",
+        headers: { "x-kind": "go" },
+      });
+      const tookMs = performance.now() - started;
+      expect(await quick.text()).toBe('"ran"');
+      expect(tookMs).toBeLessThan(1000);
+      await Promise.all(slow);
+    } finally {
+      await own.close();
+    }
+  });
+});
