@@ -33,7 +33,7 @@ function setUp(evaluate: FilterRunner["evaluate"] = () => Promise.resolve([])) {
     queued: () => undefined,
     delivered: () => undefined,
   } as unknown as SubscriptionsStore;
-  const filters = { evaluate } as unknown as FilterRunner;
+  const filters = { evaluate, warm: () => undefined } as unknown as FilterRunner;
   const hub = new SubscriptionHub(
     store,
     filters,
