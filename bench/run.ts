@@ -64,7 +64,7 @@ try {
     expectBody: EXPECTED,
   });
   floorLoad.note =
-    "bare Koa writing the SQLite rows of a basic session (event, session, 4 log entries) through isohook's store, no sandbox: the ceiling for isohook's sync path";
+    "bare Koa writing the SQLite rows of a basic session (event, session, 4 log entries) through isohook's store, no sandbox: what recording alone costs, the most isohook's sync path could reach";
 
   console.error("measuring isohook…");
   const pids = () => [isohook.pid, ...childPids(isohook.pid)];

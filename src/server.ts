@@ -69,13 +69,14 @@ const HEADERS_TIMEOUT_MS = 20_000;
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   // Before anything in the folder is read or changed: another server may be using it.
   const lock = lockDataFolder(options.settings.dataDir, options.logger);
-  let db: Db | null = null;
+  // What a start that fails half-way has to stop again, last started first.
+  const undo: (() => void)[] = [() => lock.release()];
   try {
-    db = openDatabase(options.settings.dataDir);
-    return await startOnDatabase(options, db, lock);
+    const db = openDatabase(options.settings.dataDir);
+    undo.push(() => db.close());
+    return await startOnDatabase(options, db, lock, undo);
   } catch (error) {
-    db?.close();
-    lock.release();
+    for (const step of undo.reverse()) step();
     throw error;
   }
 }
@@ -84,10 +85,12 @@ async function startOnDatabase(
   options: ServerOptions,
   db: Db,
   lock: DataFolderLock,
+  undo: (() => void)[],
 ): Promise<RunningServer> {
   const { settings, logger } = options;
-  // Listening comes first: the port may be chosen by the system, and webhook URLs need it;
-  // and a port in use stops the start before anything in the database changes. Until the
+  const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
+  // Listening comes next: the port may be chosen by the system, and webhook URLs need it; and
+  // a port in use stops the start before any session or deployment is touched. Until the
   // deployments are back, requests get 503.
   let handle: RequestListener = (_req, res) => {
     res.writeHead(503, { "content-type": "application/json", "retry-after": "1" });
@@ -100,8 +103,13 @@ async function startOnDatabase(
     (req, res) => handle(req, res),
   );
   await listen(http, settings.host, settings.port);
+  undo.push(() => {
+    http.close();
+    http.closeAllConnections();
+  });
 
   const queue = new WriteQueue(db, logger);
+  undo.push(() => queue.flush());
   const projects = new ProjectsStore(db);
   const sessionsStore = new SessionsStore(queue);
   const journal = new JournalStore(queue);
@@ -120,8 +128,7 @@ async function startOnDatabase(
       ? null
       : new Retention({ db, keepMs: settings.retentionMs, logger });
   retention?.start();
-
-  const { token, created: tokenCreated } = loadOrCreateToken(settings.dataDir, settings.token);
+  undo.push(() => void retention?.close());
   const address = http.address() as AddressInfo;
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   const publicUrl = settings.publicUrl ?? url;
@@ -133,7 +140,9 @@ async function startOnDatabase(
     logger,
     logLevel: settings.logLevel,
   });
+  undo.push(() => void processes.close("the server did not start"));
   const filters = new FilterRunner(logger);
+  undo.push(() => filters.close());
   const live = new LiveDeployments({
     onCelFilter: () => filters.warm(),
     processes,
@@ -179,6 +188,7 @@ async function startOnDatabase(
     logger,
   });
   const bundler = new Bundler();
+  undo.push(() => bundler.close());
   const deployer = new Deployer({ projects, live, bundler, logger, webhookUrl });
   const app = createApp({
     api: {

@@ -17,7 +17,8 @@ export const SAMPLES_FILE = "samples.json";
 interface Sample {
   path?: string;
   body?: unknown;
-  headers?: Record<string, string>;
+  /** Names to values; anything else (the file is the user's) is left out. */
+  headers?: unknown;
   note?: string;
 }
 
@@ -54,18 +55,17 @@ function curlLine(url: string, sample: Sample): string {
   const target = shellQuote(url + (sample.path ?? ""));
   const body = sample.body === undefined ? { name: "Alice" } : sample.body;
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  const headers: [string, string][] = [
-    ["Content-Type", typeof body === "string" ? "text/plain" : "application/json"],
-  ];
   const given = sample.headers;
-  if (given !== null && typeof given === "object" && !Array.isArray(given)) {
-    for (const [name, value] of Object.entries(given)) {
-      if (typeof value !== "string" && typeof value !== "number") continue;
-      // A sample's own Content-Type replaces the default one.
-      if (name.toLowerCase() === "content-type") headers.shift();
-      headers.push([name, String(value)]);
-    }
-  }
+  const entries: [string, unknown][] =
+    given !== null && typeof given === "object" && !Array.isArray(given)
+      ? Object.entries(given)
+      : [];
+  const headers: [string, string][] = entries
+    .filter(([, value]) => typeof value === "string" || typeof value === "number")
+    .map(([name, value]) => [name, String(value)]);
+  // A sample's own Content-Type replaces the default one.
+  if (!headers.some(([name]) => name.toLowerCase() === "content-type"))
+    headers.unshift(["Content-Type", typeof body === "string" ? "text/plain" : "application/json"]);
   // `Name;` is how curl sends a header with an empty value (`Name:` would remove it).
   const flags = headers.map(([name, value]) =>
     shellQuote(value === "" ? `${name};` : `${name}: ${value}`),

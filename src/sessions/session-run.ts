@@ -1,7 +1,8 @@
 /**
  * One session, from the server's side: its row and its log in SQLite (session-log.ts), and for
  * a sync webhook the HTTP answer, decided by the first of: a final outcome, the handler's
- * return value, a failure (502) or the sync timeout (504).
+ * return value, a failure (502; 503 when the server's stop cut it short) or the sync timeout
+ * (504).
  */
 import type { Logger } from "pino";
 import type {

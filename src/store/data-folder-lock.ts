@@ -24,12 +24,16 @@ export interface DataFolderLock {
   release(): void;
 }
 
-export function lockDataFolder(dataDir: string, logger?: Logger): DataFolderLock {
+export function lockDataFolder(
+  dataDir: string,
+  logger?: Logger,
+  checkEveryMs = CHECK_EVERY_MS,
+): DataFolderLock {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, LOCK_FILE);
   let held = takeLock(dataDir, file);
-  /** The file found in place of ours and not locked, said once. */
-  let reported: number | null = null;
+  /** The file found in place of ours (`null`: none) that could not be locked, said once. */
+  let reported: number | null | undefined;
   const check = setInterval(() => {
     if (inodeOf(file) === held.inode) return;
     try {
@@ -45,7 +49,7 @@ export function lockDataFolder(dataDir: string, logger?: Logger): DataFolderLock
         "the data folder's lock file was replaced by one this server cannot lock: another server may be using this data folder",
       );
     }
-  }, CHECK_EVERY_MS);
+  }, checkEveryMs);
   check.unref();
   return {
     release: () => {
@@ -89,6 +93,7 @@ function unusable(file: string, error: unknown): Error {
   return new Error(
     `the data folder cannot be locked with ${file} (${(error as Error).message}); ` +
       "it must be a writable file that isohook made: when no isohook server is running, remove it",
+    { cause: error },
   );
 }
 

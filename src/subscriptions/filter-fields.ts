@@ -17,33 +17,33 @@ const FIXED_FIELDS: Record<string, readonly string[]> = {
 /** What is wrong with the first field `expr` reads that `data` cannot have, or `null`. */
 export function unknownDataField(expr: ExprNode): string | null {
   let problem: string | null = null;
-  const visit = (node: ExprNode | undefined, dataBound: boolean): void => {
+  const visit = (node: ExprNode | undefined, dataShadowed: boolean): void => {
     if (node === undefined || problem !== null) return;
     const { case: kind, value } = node.exprKind as { case: string; value: Record<string, any> };
-    if (!dataBound) problem = fixedFieldProblem(node);
+    if (!dataShadowed) problem = fixedFieldProblem(node);
     switch (kind) {
       case "selectExpr":
-        return visit(value.operand, dataBound);
+        return visit(value.operand, dataShadowed);
       case "callExpr":
-        visit(value.target, dataBound);
-        for (const arg of value.args) visit(arg, dataBound);
+        visit(value.target, dataShadowed);
+        for (const arg of value.args) visit(arg, dataShadowed);
         return;
       case "listExpr":
-        for (const element of value.elements) visit(element, dataBound);
+        for (const element of value.elements) visit(element, dataShadowed);
         return;
       case "structExpr":
         for (const entry of value.entries) {
-          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, dataBound);
-          visit(entry.value, dataBound);
+          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, dataShadowed);
+          visit(entry.value, dataShadowed);
         }
         return;
       case "comprehensionExpr": {
         // A macro's variable named `data` hides the event's inside the macro.
         const hides = [value.iterVar, value.iterVar2, value.accuVar].includes("data");
-        visit(value.iterRange, dataBound);
-        visit(value.accuInit, dataBound);
+        visit(value.iterRange, dataShadowed);
+        visit(value.accuInit, dataShadowed);
         for (const part of [value.loopCondition, value.loopStep, value.result])
-          visit(part, dataBound || hides);
+          visit(part, dataShadowed || hides);
         return;
       }
     }

@@ -5,8 +5,9 @@
  * The usual filter waits for one thing (`data.url.query.id == "42"`): its equality terms come
  * with the subscription (`checkFilter`), and it is indexed by its first term's field and value.
  * An event then reads that field once, and only the subscriptions waiting for the value it
- * holds are checked further; the others' first term is false, so CEL would say false. With a
- * thousand sessions waiting, an event costs what it does with one.
+ * holds are checked further; the others' first term is false, so CEL would say false. A
+ * thousand sessions each waiting for its own id cost an event what one does (an event lacking
+ * the field is checked against all of them: CEL has an error to word for each).
  *
  * Decided here means decided as CEL would (see equality-shortcut.ts); whatever is not decided
  * (a filter that is not only equalities, or a field the event lacks, where CEL words an error)
@@ -69,7 +70,7 @@ export class SourceSubscriptions<T extends Subscriber> {
   }
 
   /** Those `event` passes, and those CEL must decide; each in the order they subscribed. */
-  sort(event: FilterEvent): { passed: T[]; undecided: T[] } {
+  match(event: FilterEvent): { passed: T[]; undecided: T[] } {
     const passed: T[] = [];
     const undecided: T[] = [];
     const check = (subscription: T) => {

@@ -96,7 +96,7 @@ export class SubscriptionHub {
   readonly #loadEvent: EventLoader;
   #note: SessionNote = () => undefined;
   #seq = 0;
-  #subscribed = 0;
+  #lastOrder = 0;
 
   constructor(
     store: SubscriptionsStore,
@@ -142,7 +142,7 @@ export class SubscriptionHub {
       id,
       sessionId: session.id,
       key: sourceKey(session.project, source),
-      order: ++this.#subscribed,
+      order: ++this.#lastOrder,
       filter: filter?.text ?? null,
       terms: filter?.terms ?? null,
       queue: [],
@@ -180,7 +180,7 @@ export class SubscriptionHub {
         id,
         sessionId,
         key: sourceKey(project, source),
-        order: ++this.#subscribed,
+        order: ++this.#lastOrder,
         filter,
         terms: filter === null ? null : storedFilterTerms(filter),
         queue: [],
@@ -196,10 +196,10 @@ export class SubscriptionHub {
     // Its events will need CEL: the filter worker starts now rather than at the first event.
     if (subscription.filter !== null && subscription.terms === null) this.#filters.warm();
     this.#byId.set(subscription.id, subscription);
-    let toSource = this.#bySource.get(subscription.key);
-    if (toSource === undefined)
-      this.#bySource.set(subscription.key, (toSource = new SourceSubscriptions()));
-    toSource.add(subscription);
+    let ofSource = this.#bySource.get(subscription.key);
+    if (ofSource === undefined)
+      this.#bySource.set(subscription.key, (ofSource = new SourceSubscriptions()));
+    ofSource.add(subscription);
     setOf(this.#bySession, subscription.sessionId).add(subscription);
   }
 
@@ -230,7 +230,7 @@ export class SubscriptionHub {
     // as its id only (its data is read back if a waiting session takes it at once).
     const data = event.data.body.bytes.length <= IN_MEMORY_BODY_BYTES ? event.data : null;
     const filterEvent = toFilterEvent(event.id, event.data);
-    const { passed, undecided } = subscriptions.sort(filterEvent);
+    const { passed, undecided } = subscriptions.match(filterEvent);
     const verdicts = this.#filters.evaluate(
       filterEvent,
       undecided.map((s) => s.filter!),
@@ -399,9 +399,9 @@ export class SubscriptionHub {
 
   #remove(subscription: Subscription, time: string, write = true): void {
     this.#byId.delete(subscription.id);
-    const toSource = this.#bySource.get(subscription.key);
-    toSource?.delete(subscription);
-    if (toSource?.size === 0) this.#bySource.delete(subscription.key);
+    const ofSource = this.#bySource.get(subscription.key);
+    ofSource?.delete(subscription);
+    if (ofSource?.size === 0) this.#bySource.delete(subscription.key);
     deleteFrom(this.#bySession, subscription.sessionId, subscription);
     if (write) this.#store.end(subscription.id, time);
   }

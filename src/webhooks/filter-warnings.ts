@@ -1,6 +1,6 @@
 /**
  * Telling the developer that a trigger's filter fails on the requests it gets. A filter that
- * compiles may still not evaluate (a misspelt field, a type mismatch): such requests start no
+ * compiles may still not evaluate (a header the request lacks, a type mismatch): such requests start no
  * session and get a plain 202, which looks like a broken webhook unless something says why.
  * The server log says so, once a minute per trigger at most, however many requests fail.
  */

@@ -152,7 +152,8 @@ async function accept(
         `${deployment.project}/${trigger.name}`,
       );
       startsSession = verdict?.pass === true;
-      if (verdict?.error != null) {
+      // Not while the server stops: it fails the filters still waiting, and says so once.
+      if (verdict?.error != null && !deps.sessions.stopping) {
         const error = deployment.redactor.text(verdict.error);
         deps.filterWarnings.failed(deployment.project, trigger.name, eventId, error);
       }

@@ -31,7 +31,7 @@ beforeAll(async () => {
   });
   t = await startTestServer({ logger: pino({ level: "warn" }, sink) });
   const yaml = manifest("filter_errors", [
-    { name: "typo", call: "program.ts:handle", is_sync: true },
+    { name: "no_header", call: "program.ts:handle", is_sync: true },
     { name: "waits", call: "program.ts:waits", is_sync: true },
     { name: "events" },
   ]).replace(
@@ -46,11 +46,11 @@ afterAll(() => t.close());
 
 it("logs a trigger filter that cannot be evaluated, at most once a minute", async () => {
   for (let i = 0; i < 3; i++) {
-    const response = await fetch(t.webhook(p, "typo"), { method: "POST" });
+    const response = await fetch(t.webhook(p, "no_header"), { method: "POST" });
     expect(response.status).toBe(202);
     expect(response.headers.get("isohook-session-id")).toBeNull();
   }
-  const warnings = logLines.filter((line) => line.trigger === "typo");
+  const warnings = logLines.filter((line) => line.trigger === "no_header");
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toMatchObject({
     project: "filter_errors",

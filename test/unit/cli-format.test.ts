@@ -118,12 +118,18 @@ describe("the start banner", () => {
     const text = await bannerFor({
       api: {
         body: "@/etc/hostname",
-        headers: { "content-type": "application/x-www-form-urlencoded", X: { a: 1 }, Y: 2 },
+        headers: {
+          "content-type": "application/x-www-form-urlencoded",
+          X: { a: 1 },
+          Y: 2,
+          "Content-Type": "text/csv",
+        },
       },
     });
     expect(text).toContain(
       "curl -i -X POST http://127.0.0.1:1/webhooks/abc " +
-        "-H 'content-type: application/x-www-form-urlencoded' -H 'Y: 2' --data-raw @/etc/hostname",
+        "-H 'content-type: application/x-www-form-urlencoded' -H 'Y: 2' -H 'Content-Type: text/csv' " +
+        "--data-raw @/etc/hostname",
     );
     expect(await bannerFor({ api: { headers: ["X: 1"] } })).toContain(
       "-H 'Content-Type: application/json' --data-raw '{\"name\":\"Alice\"}'",

@@ -141,7 +141,7 @@ describe("subscriptions indexed by their first equality", () => {
   it("passes and refuses each event as CEL does, leaving to CEL only what it must decide", () => {
     const { index, all } = indexed(FILTERS);
     for (const e of EVENTS) {
-      const { passed, undecided } = index.sort(e);
+      const { passed, undecided } = index.match(e);
       const where = JSON.stringify(e.head);
       for (const subscription of passed) {
         if (subscription.filter !== null)
@@ -174,17 +174,17 @@ describe("subscriptions indexed by their first equality", () => {
     ];
     const { index, all } = indexed(filters);
     const e = EVENTS[1]!; // POST, ?id=42
-    expect(index.sort(e).passed.map((s) => s.order)).toEqual([0, 1, 2, 3, 5]);
+    expect(index.match(e).passed.map((s) => s.order)).toEqual([0, 1, 2, 3, 5]);
     index.delete(all[0]!);
     index.delete(all[1]!);
     index.delete(all[0]!);
     expect(index.size).toBe(4);
-    expect(index.sort(e).passed.map((s) => s.order)).toEqual([2, 3, 5]);
+    expect(index.match(e).passed.map((s) => s.order)).toEqual([2, 3, 5]);
     index.add(all[0]!);
-    expect(index.sort(e).passed.map((s) => s.order)).toEqual([0, 2, 3, 5]);
+    expect(index.match(e).passed.map((s) => s.order)).toEqual([0, 2, 3, 5]);
     for (const subscription of all) index.delete(subscription);
     expect(index.size).toBe(0);
-    expect(index.sort(e)).toEqual({ passed: [], undecided: [] });
+    expect(index.match(e)).toEqual({ passed: [], undecided: [] });
   });
 
   it("checks only the subscriptions waiting for the value the event holds", () => {
@@ -200,7 +200,7 @@ describe("subscriptions indexed by their first equality", () => {
         },
       });
     }
-    const { passed } = index.sort(event({ query: { id: "42" } }));
+    const { passed } = index.match(event({ query: { id: "42" } }));
     expect(passed.map((s) => s.order)).toEqual([42]);
     expect(checked).toBe(1);
   });
