@@ -69,21 +69,22 @@ function collectTerms(expr: ExprNode, terms: EqualityTerm[]): boolean {
   return true;
 }
 
-/** `event_type`, or a chain of `.field` and `["key"]` from `data` to a string. */
-function fieldPath(expr: ExprNode): FieldPath | null {
+/**
+ * A name and the chain of `.field` and `["key"]` read from it (`data.url["path"]`: `data`,
+ * `url`, `path`), or `null` for any other expression. `tested`: the last step is a `has()`.
+ */
+export function accessPath(
+  expr: ExprNode,
+): { name: string; keys: string[]; tested: boolean } | null {
   const keys: string[] = [];
+  let tested = false;
   let node = expr;
   for (;;) {
     const { case: kind, value } = node.exprKind;
-    if (kind === "identExpr") {
-      const name = (value as { name: string }).name;
-      if (name === "event_type" && keys.length === 0) return { root: "event_type" };
-      if (name !== "data") return null;
-      break;
-    }
+    if (kind === "identExpr") return { name: (value as { name: string }).name, keys, tested };
     if (kind === "selectExpr") {
       const select = value as { operand: ExprNode; field: string; testOnly: boolean };
-      if (select.testOnly) return null;
+      tested ||= select.testOnly;
       keys.unshift(select.field);
       node = select.operand;
       continue;
@@ -95,6 +96,15 @@ function fieldPath(expr: ExprNode): FieldPath | null {
     keys.unshift(key);
     node = call.args[0] as ExprNode;
   }
+}
+
+/** `event_type`, or a chain of `.field` and `["key"]` from `data` to a string. */
+function fieldPath(expr: ExprNode): FieldPath | null {
+  const path = accessPath(expr);
+  if (path === null || path.tested) return null;
+  const { name, keys } = path;
+  if (name === "event_type" && keys.length === 0) return { root: "event_type" };
+  if (name !== "data") return null;
   const map = keys.slice(0, -1);
   const known =
     STRING_FIELDS.some((field) => samePath(field, keys)) ||

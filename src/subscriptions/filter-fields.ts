@@ -5,7 +5,7 @@
  * with such a typo would quietly keep every request from starting a session. So they are
  * refused when the filter is deployed or subscribed, with the fields there are.
  */
-import type { ExprNode } from "./equality-shortcut";
+import { accessPath, type ExprNode } from "./equality-shortcut";
 
 /** The fields of each fixed part of `data`; the parts not named here take any key. */
 const FIXED_FIELDS: Record<string, readonly string[]> = {
@@ -54,8 +54,9 @@ export function unknownDataField(expr: ExprNode): string | null {
 
 /** `node` reads `data.a.b…` (by `.field` or `["key"]`): is each step a field there is? */
 function fixedFieldProblem(node: ExprNode): string | null {
-  const keys = dataPath(node);
-  if (keys === null) return null;
+  const path = accessPath(node);
+  if (path === null || path.name !== "data") return null;
+  const { keys } = path;
   let at = "data";
   for (const key of keys) {
     const fields = FIXED_FIELDS[at];
@@ -66,23 +67,4 @@ function fixedFieldProblem(node: ExprNode): string | null {
     at = `${at}.${key}`;
   }
   return null;
-}
-
-/** The keys from `data` down to `node`, or `null` when `node` is not such a chain. */
-function dataPath(node: ExprNode): string[] | null {
-  const keys: string[] = [];
-  for (let current = node; ;) {
-    const { case: kind, value } = current.exprKind as { case: string; value: any };
-    if (kind === "identExpr") return value.name === "data" && keys.length > 0 ? keys : null;
-    if (kind === "selectExpr") {
-      keys.unshift(value.field as string);
-      current = value.operand as ExprNode;
-      continue;
-    }
-    const key = kind === "callExpr" && value.function === "_[_]" ? value.args?.[1] : undefined;
-    const constant = key?.exprKind?.case === "constExpr" ? key.exprKind.value.constantKind : null;
-    if (constant?.case !== "stringValue" || value.target !== undefined) return null;
-    keys.unshift(constant.value as string);
-    current = value.args[0] as ExprNode;
-  }
 }
