@@ -18,6 +18,7 @@ import type { EqualityTerm } from "./equality-shortcut";
 import { storedFilterTerms, toFilterEvent } from "./filter";
 import type { FilterRunner } from "./filter-runner";
 import { SubscriptionError } from "./check-subscription";
+import { NextEventCalls } from "./next-event-calls";
 import { SourceSubscriptions } from "./source-subscriptions";
 
 export interface QueuedEvent {
@@ -74,12 +75,6 @@ interface Subscription {
   toldFilterFailed: boolean;
 }
 
-interface Waiter {
-  subscriptions: Set<string>;
-  resolve: (event: QueuedEvent | null) => void;
-  timer: NodeJS.Timeout | null;
-}
-
 export class SubscriptionHub {
   readonly #store: SubscriptionsStore;
   readonly #filters: FilterRunner;
@@ -90,7 +85,7 @@ export class SubscriptionHub {
   /** `project \0 trigger` → subscriptions to it. */
   readonly #bySource = new Map<string, SourceSubscriptions<Subscription>>();
   readonly #bySession = new Map<string, Set<Subscription>>();
-  readonly #waiters = new Map<string, Waiter[]>();
+  readonly #calls = new NextEventCalls();
   /** Sessions told that they have too many events waiting. */
   readonly #toldFull = new Set<string>();
   readonly #loadEvent: EventLoader;
@@ -207,10 +202,7 @@ export class SubscriptionHub {
     const subscription = this.#byId.get(id);
     if (subscription === undefined || subscription.sessionId !== sessionId) return;
     this.#remove(subscription, new Date().toISOString());
-    for (const waiter of [...(this.#waiters.get(sessionId) ?? [])]) {
-      waiter.subscriptions.delete(id);
-      if (waiter.subscriptions.size === 0) this.#settle(sessionId, waiter, null);
-    }
+    this.#calls.unsubscribed(sessionId, id);
   }
 
   /**
@@ -267,20 +259,17 @@ export class SubscriptionHub {
     const now = new Date().toISOString();
     let data = known;
     for (const subscription of subscriptions) {
-      const waiter = this.#waiters
-        .get(subscription.sessionId)
-        ?.find((w) => w.subscriptions.has(subscription.id));
-      if (waiter !== undefined) {
-        data ??= this.#loadEvent(waiting.eventId);
-        if (data === null) {
-          this.#logger.error({ event_id: waiting.eventId }, "an event is not in the database");
-          return;
-        }
-        this.#store.queued(subscription.id, waiting.eventId, now, now);
-        this.#settle(subscription.sessionId, waiter, { ...waiting, data });
-      } else {
+      if (!this.#calls.waitsOn(subscription.sessionId, subscription.id)) {
         this.#park(subscription, waiting, now);
+        continue;
       }
+      data ??= this.#loadEvent(waiting.eventId);
+      if (data === null) {
+        this.#logger.error({ event_id: waiting.eventId }, "an event is not in the database");
+        return;
+      }
+      this.#store.queued(subscription.id, waiting.eventId, now, now);
+      this.#calls.give(subscription.sessionId, subscription.id, { ...waiting, data });
     }
   }
 
@@ -357,15 +346,7 @@ export class SubscriptionHub {
       earliest = earliestOf(subscriptions);
     }
     if (timeoutMs === 0) return Promise.resolve(null);
-
-    return new Promise((resolve) => {
-      const waiter: Waiter = { subscriptions: new Set(ids), resolve, timer: null };
-      if (timeoutMs !== null)
-        waiter.timer = setTimeout(() => this.#settle(sessionId, waiter, null), timeoutMs);
-      const waiters = this.#waiters.get(sessionId) ?? [];
-      waiters.push(waiter);
-      this.#waiters.set(sessionId, waiters);
-    });
+    return this.#calls.wait(sessionId, ids, timeoutMs);
   }
 
   /**
@@ -375,26 +356,13 @@ export class SubscriptionHub {
    * ended there already).
    */
   endSession(sessionId: string, recordEnd = true): void {
-    for (const waiter of this.#waiters.get(sessionId) ?? [])
-      clearTimeout(waiter.timer ?? undefined);
-    this.#waiters.delete(sessionId);
+    this.#calls.endSession(sessionId);
     this.#toldFull.delete(sessionId);
     const subscriptions = this.#bySession.get(sessionId);
     if (subscriptions === undefined) return;
     const now = new Date().toISOString();
     for (const subscription of [...subscriptions]) this.#remove(subscription, now, false);
     if (recordEnd) this.#store.endForSession(sessionId, now);
-  }
-
-  #settle(sessionId: string, waiter: Waiter, event: QueuedEvent | null): void {
-    clearTimeout(waiter.timer ?? undefined);
-    const waiters = this.#waiters.get(sessionId);
-    if (waiters !== undefined) {
-      const index = waiters.indexOf(waiter);
-      if (index !== -1) waiters.splice(index, 1);
-      if (waiters.length === 0) this.#waiters.delete(sessionId);
-    }
-    waiter.resolve(event);
   }
 
   #remove(subscription: Subscription, time: string, write = true): void {
