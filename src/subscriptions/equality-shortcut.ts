@@ -98,6 +98,11 @@ export function accessPath(
   }
 }
 
+/** Whether `expr` reads a field that is always a string: `event_type`, `data.method`, a header… */
+export function readsStringField(expr: ExprNode): boolean {
+  return fieldPath(expr) !== null;
+}
+
 /** `event_type`, or a chain of `.field` and `["key"]` from `data` to a string. */
 function fieldPath(expr: ExprNode): FieldPath | null {
   const path = accessPath(expr);

@@ -1,11 +1,15 @@
 /**
- * Fields a filter reads that the event data cannot have. `data` has a fixed shape down to the
- * maps whose keys come from the request (headers, query parameters, the body's JSON and form
- * fields): `data.mthod` or `data.url.pth` would fail on every event, and a trigger filter
- * with such a typo would quietly keep every request from starting a session. So they are
- * refused when the filter is deployed or subscribed, with the fields there are.
+ * Mistakes in how a filter reads event data that make it fail or never pass on every event,
+ * so that a trigger filter with one would quietly keep every request from starting a session
+ * and a subscription would wait for nothing. They are refused when the filter is deployed or
+ * subscribed, saying what to write instead:
+ * - a field the data cannot have: `data` has a fixed shape down to the maps whose keys come
+ *   from the request (headers, query parameters, the body's JSON and form fields), so
+ *   `data.mthod` or `data.url.pth` is a typo;
+ * - a field that is always a string used as something else: compared with a number or a
+ *   boolean (`data.url.query.id == 42`), searched with `in`, or taken for the verdict itself.
  */
-import { accessPath, type ExprNode } from "./equality-shortcut";
+import { accessPath, readsStringField, type ExprNode } from "./equality-shortcut";
 
 /** The fields of each fixed part of `data`; the parts not named here take any key. */
 const FIXED_FIELDS: Record<string, readonly string[]> = {
@@ -16,11 +20,25 @@ const FIXED_FIELDS: Record<string, readonly string[]> = {
 
 /** What is wrong with the first field `expr` reads that `data` cannot have, or `null`. */
 export function unknownDataField(expr: ExprNode): string | null {
+  return firstProblem(expr, fixedFieldProblem);
+}
+
+/** How `expr` misuses a field that is always a string, or `null`. */
+export function stringFieldMisuse(expr: ExprNode): string | null {
+  if (readsStringField(expr)) {
+    const field = fieldText(expr);
+    return `is ${field}, a string: a filter passes only when it is true (compare it: ${field} == "…")`;
+  }
+  return firstProblem(expr, comparisonProblem);
+}
+
+/** The first problem `check` finds in a node that reads the event's `data`, or `null`. */
+function firstProblem(expr: ExprNode, check: (node: ExprNode) => string | null): string | null {
   let problem: string | null = null;
   const visit = (node: ExprNode | undefined, dataShadowed: boolean): void => {
     if (node === undefined || problem !== null) return;
     const { case: kind, value } = node.exprKind as { case: string; value: Record<string, any> };
-    if (!dataShadowed) problem = fixedFieldProblem(node);
+    if (!dataShadowed) problem = check(node);
     switch (kind) {
       case "selectExpr":
         return visit(value.operand, dataShadowed);
@@ -67,4 +85,45 @@ function fixedFieldProblem(node: ExprNode): string | null {
     at = `${at}.${key}`;
   }
   return null;
+}
+
+/** `field == 42`, `field != true`, `"x" in field` on a field that is always a string. */
+function comparisonProblem(node: ExprNode): string | null {
+  const { case: kind, value } = node.exprKind as { case: string; value: any };
+  if (kind !== "callExpr" || value.target !== undefined || value.args?.length !== 2) return null;
+  const [left, right] = value.args as [ExprNode, ExprNode];
+  if (value.function === "@in" && readsStringField(right)) {
+    const field = fieldText(right);
+    return `uses in on ${field}, which is a string, not a list or map (to look inside it: ${field}.contains("…"))`;
+  }
+  if (value.function !== "_==_" && value.function !== "_!=_") return null;
+  for (const [field, other] of [
+    [left, right],
+    [right, left],
+  ] as const) {
+    const constant = nonStringConstant(other);
+    if (constant !== null && readsStringField(field)) {
+      return `compares ${fieldText(field)}, which is always a string, with ${constant}: write "${constant}"`;
+    }
+  }
+  return null;
+}
+
+/** A number or boolean literal, as written, or `null`. */
+function nonStringConstant(node: ExprNode): string | null {
+  if (node.exprKind.case !== "constExpr") return null;
+  const constant = (node.exprKind.value as { constantKind: { case: string; value: unknown } })
+    .constantKind;
+  const kinds = ["int64Value", "uint64Value", "doubleValue", "boolValue"];
+  return kinds.includes(constant.case) ? String(constant.value) : null;
+}
+
+/** `data.url.query.id` for a field read by `.` or `["…"]`, as a user would write it. */
+function fieldText(node: ExprNode): string {
+  const path = accessPath(node)!;
+  return [path.name, ...path.keys]
+    .map((key, i) =>
+      i === 0 || /^[A-Za-z_]\w*$/.test(key) ? `${i ? "." : ""}${key}` : `[${JSON.stringify(key)}]`,
+    )
+    .join("");
 }

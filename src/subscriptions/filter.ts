@@ -16,7 +16,7 @@ import {
   type EqualityTerm,
   type ExprNode,
 } from "./equality-shortcut";
-import { unknownDataField } from "./filter-fields";
+import { stringFieldMisuse, unknownDataField } from "./filter-fields";
 
 /**
  * A filter's verdict on one event: passed (exactly `true`) or not, and why not when it could
@@ -126,11 +126,15 @@ function compile(
       `filter ${JSON.stringify(source)} nests a macro (all, exists, map, filter…) inside another; filters may not`,
     );
   }
-  const unknownField = checkFields ? unknownDataField(parsed.expr) : null;
-  if (unknownField !== null) {
-    throw new FilterError(
-      `filter ${JSON.stringify(source)} reads a field events never have: ${unknownField}`,
-    );
+  if (checkFields) {
+    const unknownField = unknownDataField(parsed.expr);
+    if (unknownField !== null) {
+      throw new FilterError(
+        `filter ${JSON.stringify(source)} reads a field events never have: ${unknownField}`,
+      );
+    }
+    const misuse = stringFieldMisuse(parsed.expr);
+    if (misuse !== null) throw new FilterError(`filter ${JSON.stringify(source)} ${misuse}`);
   }
   const evaluate = plan(env, parsed);
   const terms = equalityTerms(parsed.expr);

@@ -3,7 +3,7 @@
 import { parse } from "@bufbuild/cel";
 import { describe, expect, it } from "vitest";
 import { checkFilter, compileFilter, FilterError } from "../../src/subscriptions/filter";
-import { unknownDataField } from "../../src/subscriptions/filter-fields";
+import { stringFieldMisuse, unknownDataField } from "../../src/subscriptions/filter-fields";
 
 const problem = (source: string) => unknownDataField(parse(source).expr);
 
@@ -52,5 +52,43 @@ describe("fields a filter reads", () => {
     // error for the missing key, and the event does not pass.
     const stored = compileFilter('data.mthod == "POST"');
     expect(stored).toBeTypeOf("function");
+  });
+});
+
+describe("fields that are always strings", () => {
+  const misuse = (source: string) => stringFieldMisuse(parse(source).expr);
+
+  it("may be compared with strings, listed with in, converted, measured", () => {
+    for (const source of [
+      'data.url.query.id == "42"',
+      'data.headers["x-kind"] in ["a", "b"]',
+      '"id" in data.url.query && "x-kind" in data.headers',
+      "int(data.url.query.n) == 4 && data.method.size() == 4",
+      "data.body.json.n == 42 && data.body.json.ok == true",
+      'data.url.path.contains("approve") && event_type == "post"',
+      "has(data.headers.x)",
+    ])
+      expect(misuse(source), source).toBeNull();
+  });
+
+  it("are named when compared with a number or boolean, searched with in, or taken for the verdict", () => {
+    expect(misuse("data.url.query.id == 42")).toBe(
+      'compares data.url.query.id, which is always a string, with 42: write "42"',
+    );
+    expect(misuse('true != data.headers["x-flag"]')).toBe(
+      'compares data.headers["x-flag"], which is always a string, with true: write "true"',
+    );
+    expect(misuse('"approve" in data.url.path_suffix')).toBe(
+      'uses in on data.url.path_suffix, which is a string, not a list or map (to look inside it: data.url.path_suffix.contains("…"))',
+    );
+    expect(misuse("data.method")).toBe(
+      'is data.method, a string: a filter passes only when it is true (compare it: data.method == "…")',
+    );
+  });
+
+  it("refuse such a filter when it is new", () => {
+    expect(() => checkFilter("data.url.query.id == 42")).toThrow(
+      'filter "data.url.query.id == 42" compares data.url.query.id, which is always a string, with 42: write "42"',
+    );
   });
 });
