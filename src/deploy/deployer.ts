@@ -168,14 +168,28 @@ export class Deployer {
   ): DeployResult {
     // A restart ends the HTTP request of a sync webhook whatever the session does: a durable
     // one resumes, but its caller has gone, and the reference advises against the pair.
-    const warnings = manifest.project.triggers
-      .filter((t) => t.is_sync && t.is_durable)
-      .map(
-        (t) =>
+    const warnings = manifest.project.triggers.flatMap((t) => {
+      const said: string[] = [];
+      if (t.is_sync && t.is_durable)
+        said.push(
           `trigger ${t.name} is sync and durable: if the server restarts before the session ` +
-          "answers, the caller gets no answer (the session resumes, and its outcome is ignored); " +
-          "is_durable: false suits sync webhooks better",
-      );
+            "answers, the caller gets no answer (the session resumes, and its outcome is ignored); " +
+            "is_durable: false suits sync webhooks better",
+        );
+      // Without a call, these choose nothing: every request reaches the subscribers.
+      const unused = [
+        t.filter !== null && "filter",
+        t.event_type.length > 0 && "event_type",
+        t.timeout_ms !== null && "timeout",
+      ].filter((key): key is string => key !== false);
+      if (t.call === null && unused.length > 0)
+        said.push(
+          `trigger ${t.name} has no call, so its ${unused.join(", ")} ${unused.length === 1 ? "has" : "have"} ` +
+            "no effect: every request to it reaches its subscribers, who choose theirs with " +
+            "subscribe(source, filter)",
+        );
+      return said;
+    });
     return {
       project: manifest.project.name,
       deployment_id: id,

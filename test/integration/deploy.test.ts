@@ -338,6 +338,18 @@ describe("project listings", () => {
     ]);
   });
 
+  it("warn of what a trigger without a call cannot use, and of a sync durable one", async () => {
+    const deployed = await deployProgram(t, "warned", GOOD, [
+      { name: "api", call: "program.ts:handle", is_sync: true, is_durable: true },
+      { name: "feed", event_type: "post", timeout: "5s" },
+      { name: "plain" },
+    ]);
+    expect(deployed.warnings).toEqual([
+      expect.stringMatching(/^trigger api is sync and durable: /),
+      "trigger feed has no call, so its event_type, timeout have no effect: every request to it reaches its subscribers, who choose theirs with subscribe(source, filter)",
+    ]);
+  });
+
   it("never show secret values", async () => {
     const files = {
       "autokitteh.yaml": manifest(
