@@ -216,13 +216,13 @@ function checkCalls(
   positions: CallPositions,
 ): ProblemDetail[] {
   const problems: ProblemDetail[] = [];
-  for (const t of manifest.project.triggers) {
-    const at = positions.get(t.name);
+  for (const [index, t] of manifest.project.triggers.entries()) {
+    const at = positions.get(index);
     if (t.filter !== null) {
       try {
         checkFilter(t.filter);
       } catch (error) {
-        const where = positions.get(t.name, "filter");
+        const where = positions.get(index, "filter");
         problems.push({
           file: MANIFEST_FILE,
           line: where?.line ?? null,

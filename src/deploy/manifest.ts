@@ -119,7 +119,8 @@ export type ManifestResult =
 
 /** Where a trigger's value sits (`call` by default), for errors found later (a missing export). */
 export interface CallPositions {
-  get(triggerName: string, key?: "call" | "filter"): { line: number; column: number } | null;
+  /** `trigger`: its name, or its place in the list (names may repeat in a manifest with problems). */
+  get(trigger: string | number, key?: "call" | "filter"): { line: number; column: number } | null;
 }
 
 export function parseManifest(text: string): ManifestResult & { positions: CallPositions } {
@@ -290,11 +291,14 @@ function nodeAt(doc: Document, path: (string | number)[], key: string | null = n
 
 function callPositions(doc: Document, lines: LineCounter): CallPositions {
   return {
-    get(triggerName, key = "call") {
+    get(trigger, key = "call") {
       const triggers = doc.getIn(["project", "triggers"], true);
       if (!triggers || !("items" in (triggers as object))) return null;
-      for (const item of (triggers as { items: unknown[] }).items) {
-        if (!isMap(item) || item.get("name") !== triggerName) continue;
+      const items = (triggers as { items: unknown[] }).items;
+      for (const [index, item] of items.entries()) {
+        if (!isMap(item)) continue;
+        if (typeof trigger === "number" ? index !== trigger : item.get("name") !== trigger)
+          continue;
         const node = item.get(key, true) as Node | undefined;
         const offset = node?.range?.[0];
         if (offset === undefined) return null;

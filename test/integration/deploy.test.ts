@@ -104,13 +104,13 @@ describe("manifest errors name file, line and column", () => {
     const yaml =
       manifest("p1", [
         { name: "api", call: "program.ts:handle" },
-        { name: "api", call: "program.ts:handle" },
+        { name: "hook", call: "program.ts:handle" },
         { name: "hook", call: "gone.ts:handle" },
       ]) + "      filter: data.method ==\n";
     const { status, body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
     expect(status).toBe(400);
     expect(body.details.map((d) => [d.line, d.message])).toEqual([
-      [8, 'duplicate trigger name "api"'],
+      [11, 'duplicate trigger name "hook"'],
       [14, expect.stringContaining('trigger "hook": filter "data.method ==" does not compile')],
       [13, 'trigger "hook": call names gone.ts, which is not in the project'],
     ]);
