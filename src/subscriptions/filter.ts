@@ -111,7 +111,8 @@ function compile(
   if (unknown.length > 0) {
     const names = unknown.map((n) => JSON.stringify(n)).join(", ");
     throw new FilterError(
-      `filter ${JSON.stringify(source)} uses ${names}; filters can use data and event_type`,
+      `filter ${JSON.stringify(source)} uses ${names}; filters can use data and event_type` +
+        hyphenHint(source, unknown),
     );
   }
   // Bounds on what one evaluation can cost, since it runs on the server for every event:
@@ -150,6 +151,18 @@ function compile(
     }
   };
   return { filter, terms };
+}
+
+/**
+ * `data.headers.x-user` reads as `data.headers.x - user`: a hint for the usual cause of a name
+ * that is not a variable, a key with a hyphen written after a dot.
+ */
+function hyphenHint(source: string, unknown: string[]): string {
+  for (const [, owner, key] of source.matchAll(/([\w.]*)\.([A-Za-z_]\w*(?:-[A-Za-z_]\w*)+)/g)) {
+    if (key!.split("-").some((part) => unknown.includes(part)))
+      return ` (a key with "-" goes in brackets: ${owner}["${key}"])`;
+  }
+  return "";
 }
 
 /** What is sent to the filter worker for one event: its data, with the body only if small. */

@@ -86,6 +86,12 @@ describe("fields that are always strings", () => {
     );
   });
 
+  it("in a header name with a hyphen after a dot are shown how to write it", () => {
+    expect(() => checkFilter('data.headers.x-github-event == "push"')).toThrow(
+      'uses "github", "event"; filters can use data and event_type (a key with "-" goes in brackets: data.headers["x-github-event"])',
+    );
+  });
+
   it("refuse such a filter when it is new", () => {
     expect(() => checkFilter("data.url.query.id == 42")).toThrow(
       'filter "data.url.query.id == 42" compares data.url.query.id, which is always a string, with 42: write "42"',
