@@ -20,6 +20,16 @@ import { banner } from "./banner";
 import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "./client";
 import { logLine, problemLine, runsLabel, table, visible, type LogEntry } from "./format";
 
+/** How much of an event's body `isohook event` prints unless asked for all of it. */
+const SHOWN_BODY_CHARS = 64 * 1024;
+
+/** A body as printed: cut, saying so, unless `full`. */
+function shownBody(text: string, full: boolean): string {
+  if (full || text.length <= SHOWN_BODY_CHARS) return text;
+  const rest = text.length - SHOWN_BODY_CHARS;
+  return `${text.slice(0, SHOWN_BODY_CHARS)}\n(… ${rest} more characters; --full prints them)`;
+}
+
 /** A stop signal this soon after the first is the same interrupt, delivered twice. */
 const REPEATED_SIGNAL_MS = 1000;
 
@@ -237,7 +247,8 @@ session
 program
   .command("event <id>")
   .description("print one event: its request and body")
-  .action(async (id: string, flags: ClientOptions) => {
+  .option("--full", `the whole body, not only its first ${SHOWN_BODY_CHARS / 1024} KiB`)
+  .action(async (id: string, flags: ClientOptions & { full?: boolean }) => {
     const event = await new ApiClient(flags).request<{
       id: string;
       project: string;
@@ -253,7 +264,10 @@ program
       `${event.data.method} ${event.data.raw_url}`,
       ...Object.entries(event.data.headers).map(([name, value]) => `${name}: ${value}`),
       "",
-      event.body ?? `(${event.body_bytes} bytes, base64) ${event.body_base64 ?? ""}`,
+      shownBody(
+        event.body ?? `(${event.body_bytes} bytes, base64) ${event.body_base64 ?? ""}`,
+        flags.full === true,
+      ),
     ];
     // Line by line: control characters a caller sent show as escapes, newlines as newlines.
     console.log(

@@ -127,6 +127,15 @@ describe("isohook CLI", () => {
     expect(event[1]).toMatch(/^POST \/webhooks\/[\w-]+$/);
     expect(event).toContainEqual("content-type: application/json");
     expect(event.at(-1)).toBe('{"name": "Alice"}');
+
+    // A large body is cut unless --full asks for all of it.
+    const big = await fetch(simpleApiUrl, { method: "POST", body: "x".repeat(100_000) });
+    const bigId = big.headers.get("isohook-event-id")!;
+    const cut = (await isohook("event", bigId)).stdout.trim().split("\n");
+    expect(cut.at(-1)).toBe(`(… ${100_000 - 65_536} more characters; --full prints them)`);
+    expect((await isohook("event", bigId, "--full")).stdout.trim().split("\n").at(-1)).toBe(
+      "x".repeat(100_000),
+    );
   });
 
   it("deploys every folder of a project, data and dist included", async () => {
