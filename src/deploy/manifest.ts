@@ -66,7 +66,7 @@ const duration = z.union([
 
 const triggerSchema = z.strictObject({
   name: z.string().regex(TRIGGER_NAME, "must be 1-64 letters, digits, '_' or '-'"),
-  type: z.literal("webhook", { message: 'only "webhook" triggers are supported' }),
+  type: z.literal("webhook", { message: 'must be "webhook" (the only type there is)' }),
   is_sync: z.boolean().optional(),
   is_durable: z.boolean().optional(),
   timeout: duration.optional(),
@@ -175,10 +175,12 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
     const problems = parsed.error.issues.map((issue) => {
       const where = issuePath(issue);
       const node = nodeAt(doc, where.path, where.key);
+      // A key that is not there at all: say so, rather than only what its value must be.
+      const missing = valueAt(plain, issue.path) === undefined;
       return {
         file: MANIFEST_FILE,
         ...at(node?.range?.[0]),
-        message: `${where.label}: ${issue.message}`,
+        message: `${where.label}: ${missing ? "missing; it " : ""}${issue.message}`,
       };
     });
     return { ok: false, problems, positions };
@@ -242,6 +244,16 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
 /** A trigger's `call` as the manifest writes it, or `null` when it starts no session. */
 export function callText(trigger: Trigger): string | null {
   return trigger.call === null ? null : `${trigger.call.file}:${trigger.call.export}`;
+}
+
+/** The value at `path` in what the YAML holds, or `undefined` when there is none. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
 }
 
 /** The first few problems, each once: a broken file can produce the same one many times. */

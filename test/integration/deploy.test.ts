@@ -75,6 +75,18 @@ describe("manifest errors name file, line and column", () => {
     ]);
   });
 
+  it("a key that is missing, saying so", async () => {
+    const yaml = manifest("p1", TRIGGERS)
+      .replace("version: v2\n", "")
+      .replace("      type: webhook\n", "");
+    const { status, body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
+    expect(status).toBe(400);
+    expect(body.details.map((d) => d.message)).toEqual([
+      'version: missing; it must be "v1" or "v2"',
+      'project.triggers.0.type: missing; it must be "webhook" (the only type there is)',
+    ]);
+  });
+
   it("a wrong type, at the value", async () => {
     const yaml = manifest("p1", TRIGGERS).replace("is_sync: true", 'is_sync: "yes"');
     const { body } = await deployError({ "autokitteh.yaml": yaml, "program.ts": GOOD });
