@@ -64,11 +64,14 @@ const duration = z.union([
   }),
 ]);
 
+/** YAML 1.2 reads only true and false as booleans (`yes` is a string). */
+const yesOrNo = z.boolean({ message: "must be true or false" });
+
 const triggerSchema = z.strictObject({
   name: z.string().regex(TRIGGER_NAME, "must be 1-64 letters, digits, '_' or '-'"),
   type: z.literal("webhook", { message: 'must be "webhook" (the only type there is)' }),
-  is_sync: z.boolean().optional(),
-  is_durable: z.boolean().optional(),
+  is_sync: yesOrNo.optional(),
+  is_durable: yesOrNo.optional(),
   timeout: duration.optional(),
   call: z
     .string()
@@ -92,7 +95,7 @@ const manifestSchema = z.strictObject({
             .string()
             .regex(VAR_NAME, "must be a letter or '_' followed by letters, digits or '_'"),
           value: z.union([z.string(), z.number(), z.boolean()]).transform(String),
-          secret: z.boolean().optional(),
+          secret: yesOrNo.optional(),
           description: z.string().optional(),
         }),
       )

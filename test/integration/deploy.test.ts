@@ -93,7 +93,7 @@ describe("manifest errors name file, line and column", () => {
     expect(body.details[0]).toMatchObject({
       line: 8,
       column: 16,
-      message: expect.stringContaining("is_sync"),
+      message: "project.triggers.0.is_sync: must be true or false",
     });
   });
 
