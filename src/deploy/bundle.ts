@@ -28,6 +28,8 @@ export interface BundleProblem {
   message: string;
   /** Set when the problem is about one handler reference (a missing export, say). */
   handler: HandlerRef | null;
+  /** For a missing export: what the handler's file does export, when that can be told. */
+  exports?: string[];
 }
 
 export type BundleResult =
@@ -121,7 +123,36 @@ export async function bundleProject(
     if (!Array.isArray(messages)) throw error;
     const problems = messages.map((m) => toProblem(m, handlers));
     problems.push(...(await syntaxProblemsElsewhere(files, problems, tsconfig)));
+    for (const problem of problems) {
+      if (problem.handler !== null && /no matching export/i.test(problem.message))
+        problem.exports = (await exportsOf(files, problem.handler.file, tsconfig)) ?? undefined;
+    }
     return { ok: false, problems };
+  }
+}
+
+/** The names `file` exports (its re-exports included), or `null` when it does not build. */
+async function exportsOf(
+  files: ProjectFiles,
+  file: string,
+  tsconfig: TsconfigRaw | undefined,
+): Promise<string[] | null> {
+  try {
+    const result = await build({
+      entryPoints: [ENTRY],
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "neutral",
+      metafile: true,
+      logLevel: "silent",
+      outfile: "exports.js",
+      ...(tsconfig === undefined ? {} : { tsconfigRaw: tsconfig }),
+      plugins: [projectFiles(files, `export * from ${JSON.stringify("./" + file)};`)],
+    });
+    return Object.values(result.metafile.outputs)[0]?.exports ?? null;
+  } catch {
+    return null;
   }
 }
 

@@ -259,9 +259,16 @@ function toDetail(problem: BundleProblem, positions: CallPositions): ProblemDeta
     line: at?.line ?? null,
     column: at?.column ?? null,
     message: missing
-      ? `trigger "${trigger}": ${file} has no export named "${exportName}"`
+      ? `trigger "${trigger}": ${file} has no export named "${exportName}"${exportsList(problem.exports)}`
       : `trigger "${trigger}": ${problem.message}`,
   };
+}
+
+/** "; its exports are a, b" (or that it has none), when they are known. */
+function exportsList(exports: string[] | undefined): string {
+  if (exports === undefined) return "";
+  if (exports.length === 0) return "; it exports nothing";
+  return `; its exports are ${exports.map((name) => JSON.stringify(name)).join(", ")}`;
 }
 
 function hashFiles(files: ProjectFiles): string {

@@ -150,8 +150,21 @@ describe("manifest errors name file, line and column", () => {
         file: "autokitteh.yaml",
         line: 7,
         column: 13,
-        message: 'trigger "api": program.ts has no export named "missing"',
+        message:
+          'trigger "api": program.ts has no export named "missing"; its exports are "handle"',
       },
+    ]);
+  });
+
+  it("a missing export, with the exports the file has, its re-exports included", async () => {
+    const yaml = manifest("p1", [{ name: "api", call: "program.ts:handel" }]);
+    const { body } = await deployError({
+      "autokitteh.yaml": yaml,
+      "program.ts": GOOD + 'export * from "./more.ts";\nexport const limit = 3;\n',
+      "more.ts": "export function other() {}\n",
+    });
+    expect(body.details.map((d) => d.message)).toEqual([
+      'trigger "api": program.ts has no export named "handel"; its exports are "handle", "limit", "other"',
     ]);
   });
 
