@@ -61,32 +61,30 @@ describe("the data folder lock", () => {
     }
   });
 
-  it("says once when its folder is gone", async () => {
+  /** What the lock's holder logs within six checks after `change` is made to its folder. */
+  async function loggedAfter(change: (dir: string, file: string) => void) {
     const dir = folder();
     const { logger, lines } = capturedLogger();
     const lock = lockDataFolder(dir, logger, CHECK_MS);
     try {
-      rmSync(dir, { recursive: true });
+      change(dir, path.join(dir, "server.lock"));
       await checks(6);
-      expect(lines.filter((l) => l.msg.includes("cannot lock"))).toHaveLength(1);
+      return lines.map((l) => l.msg);
     } finally {
       lock.release();
     }
+  }
+
+  it("says once when its folder is gone", async () => {
+    const said = await loggedAfter((dir) => rmSync(dir, { recursive: true }));
+    expect(said.filter((msg) => msg.includes("cannot lock"))).toHaveLength(1);
   });
 
   it("says once when the file in its place cannot be locked", async () => {
-    const dir = folder();
-    const file = path.join(dir, "server.lock");
-    const { logger, lines } = capturedLogger();
-    const lock = lockDataFolder(dir, logger, CHECK_MS);
-    try {
+    const said = await loggedAfter((_dir, file) => {
       rmSync(file);
       mkdirSync(file);
-      await checks(6);
-      const said = lines.filter((l) => l.msg.includes("cannot lock"));
-      expect(said).toHaveLength(1);
-    } finally {
-      lock.release();
-    }
+    });
+    expect(said.filter((msg) => msg.includes("cannot lock"))).toHaveLength(1);
   });
 });
