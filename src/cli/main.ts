@@ -21,13 +21,15 @@ import { ApiClient, ApiError, CliError, SERVER_FILE, type ClientOptions } from "
 import { logLine, problemLine, runsLabel, table, visible, type LogEntry } from "./format";
 
 /** How much of an event's body `isohook event` prints unless asked for all of it. */
-const SHOWN_BODY_CHARS = 64 * 1024;
+const SHOWN_BODY_CHARS = 65_536;
 
 /** A body as printed: cut, saying so, unless `full`. */
 function shownBody(text: string, full: boolean): string {
   if (full || text.length <= SHOWN_BODY_CHARS) return text;
-  const rest = text.length - SHOWN_BODY_CHARS;
-  return `${text.slice(0, SHOWN_BODY_CHARS)}\n(… ${rest} more characters; --full prints them)`;
+  // Not between the two halves of a character outside the BMP (an emoji).
+  const high = text.charCodeAt(SHOWN_BODY_CHARS - 1);
+  const end = high >= 0xd800 && high <= 0xdbff ? SHOWN_BODY_CHARS - 1 : SHOWN_BODY_CHARS;
+  return `${text.slice(0, end)}\n(… ${text.length - end} more characters; --full prints them)`;
 }
 
 /** A stop signal this soon after the first is the same interrupt, delivered twice. */
@@ -247,7 +249,7 @@ session
 program
   .command("event <id>")
   .description("print one event: its request and body")
-  .option("--full", `the whole body, not only its first ${SHOWN_BODY_CHARS / 1024} KiB`)
+  .option("--full", `the whole body, not only its first ${SHOWN_BODY_CHARS} characters`)
   .action(async (id: string, flags: ClientOptions & { full?: boolean }) => {
     const event = await new ApiClient(flags).request<{
       id: string;

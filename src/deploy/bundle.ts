@@ -131,10 +131,25 @@ export async function bundleProject(
   }
 }
 
-/** The names `file` exports (its re-exports included), or `null` when it does not build. */
+/**
+ * The names `file` exports (its re-exports included), or `null` when it does not build.
+ * `export *` leaves `default` out, so a second build asks for it alone.
+ */
 async function exportsOf(
   files: ProjectFiles,
   file: string,
+  tsconfig: TsconfigRaw | undefined,
+): Promise<string[] | null> {
+  const from = JSON.stringify("./" + file);
+  const named = await exportsOfEntry(files, `export * from ${from};`, tsconfig);
+  if (named === null) return null;
+  const withDefault = await exportsOfEntry(files, `export { default } from ${from};`, tsconfig);
+  return withDefault === null ? named : ["default", ...named];
+}
+
+async function exportsOfEntry(
+  files: ProjectFiles,
+  entry: string,
   tsconfig: TsconfigRaw | undefined,
 ): Promise<string[] | null> {
   try {
@@ -148,7 +163,7 @@ async function exportsOf(
       logLevel: "silent",
       outfile: "exports.js",
       ...(tsconfig === undefined ? {} : { tsconfigRaw: tsconfig }),
-      plugins: [projectFiles(files, `export * from ${JSON.stringify("./" + file)};`)],
+      plugins: [projectFiles(files, entry)],
     });
     return Object.values(result.metafile.outputs)[0]?.exports ?? null;
   } catch {

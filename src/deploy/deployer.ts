@@ -264,11 +264,16 @@ function toDetail(problem: BundleProblem, positions: CallPositions): ProblemDeta
   };
 }
 
+/** How many exports a missing export's message lists. */
+const LISTED_EXPORTS = 20;
+
 /** "; its exports are a, b" (or that it has none), when they are known. */
 function exportsList(exports: string[] | undefined): string {
   if (exports === undefined) return "";
   if (exports.length === 0) return "; it exports nothing";
-  return `; its exports are ${exports.map((name) => JSON.stringify(name)).join(", ")}`;
+  const listed = exports.slice(0, LISTED_EXPORTS).map((name) => JSON.stringify(name));
+  const more = exports.length - listed.length;
+  return `; its exports are ${listed.join(", ")}${more > 0 ? ` and ${more} more` : ""}`;
 }
 
 function hashFiles(files: ProjectFiles): string {

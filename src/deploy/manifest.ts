@@ -183,7 +183,7 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
       return {
         file: MANIFEST_FILE,
         ...at(node?.range?.[0]),
-        message: `${where.label}: ${missing ? "missing; it " : ""}${issue.message}`,
+        message: `${where.label}: ${missingMessage(missing, issue.message)}`,
       };
     });
     return { ok: false, problems, positions };
@@ -247,6 +247,12 @@ export function parseManifest(text: string): ManifestResult & { positions: CallP
 /** A trigger's `call` as the manifest writes it, or `null` when it starts no session. */
 export function callText(trigger: Trigger): string | null {
   return trigger.call === null ? null : `${trigger.call.file}:${trigger.call.export}`;
+}
+
+/** "missing", with what the value must be when the schema says it in its own words. */
+function missingMessage(missing: boolean, message: string): string {
+  if (!missing) return message;
+  return message.startsWith("Invalid input") ? "missing" : `missing; it ${message}`;
 }
 
 /** The value at `path` in what the YAML holds, or `undefined` when there is none. */

@@ -32,48 +32,59 @@ export function stringFieldMisuse(expr: ExprNode): string | null {
   return firstProblem(expr, comparisonProblem);
 }
 
-/** The first problem `check` finds in a node that reads the event's `data`, or `null`. */
-function firstProblem(expr: ExprNode, check: (node: ExprNode) => string | null): string | null {
+/** Whether a node reads the event (its root is `data` or `event_type`, not a macro's variable). */
+type ReadsEvent = (node: ExprNode) => boolean;
+
+/** The first problem `check` finds in a node of `expr`, or `null`. */
+function firstProblem(
+  expr: ExprNode,
+  check: (node: ExprNode, readsEvent: ReadsEvent) => string | null,
+): string | null {
   let problem: string | null = null;
-  const visit = (node: ExprNode | undefined, dataShadowed: boolean): void => {
+  const visit = (node: ExprNode | undefined, shadowed: ReadonlySet<string>): void => {
     if (node === undefined || problem !== null) return;
     const { case: kind, value } = node.exprKind as { case: string; value: Record<string, any> };
-    if (!dataShadowed) problem = check(node);
+    problem = check(node, (read) => {
+      const path = accessPath(read);
+      return path !== null && !shadowed.has(path.name);
+    });
     switch (kind) {
       case "selectExpr":
-        return visit(value.operand, dataShadowed);
+        return visit(value.operand, shadowed);
       case "callExpr":
-        visit(value.target, dataShadowed);
-        for (const arg of value.args) visit(arg, dataShadowed);
+        visit(value.target, shadowed);
+        for (const arg of value.args) visit(arg, shadowed);
         return;
       case "listExpr":
-        for (const element of value.elements) visit(element, dataShadowed);
+        for (const element of value.elements) visit(element, shadowed);
         return;
       case "structExpr":
         for (const entry of value.entries) {
-          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, dataShadowed);
-          visit(entry.value, dataShadowed);
+          if (entry.keyKind?.case === "mapKey") visit(entry.keyKind.value, shadowed);
+          visit(entry.value, shadowed);
         }
         return;
       case "comprehensionExpr": {
-        // A macro's variable named `data` hides the event's inside the macro.
-        const hides = [value.iterVar, value.iterVar2, value.accuVar].includes("data");
-        visit(value.iterRange, dataShadowed);
-        visit(value.accuInit, dataShadowed);
-        for (const part of [value.loopCondition, value.loopStep, value.result])
-          visit(part, dataShadowed || hides);
+        // A macro's variables (named `data` or `event_type`, say) hide those names inside it.
+        const inner = new Set([
+          ...shadowed,
+          ...[value.iterVar, value.iterVar2, value.accuVar].filter(Boolean),
+        ]);
+        visit(value.iterRange, shadowed);
+        visit(value.accuInit, shadowed);
+        for (const part of [value.loopCondition, value.loopStep, value.result]) visit(part, inner);
         return;
       }
     }
   };
-  visit(expr, false);
+  visit(expr, new Set());
   return problem;
 }
 
 /** `node` reads `data.a.b…` (by `.field` or `["key"]`): is each step a field there is? */
-function fixedFieldProblem(node: ExprNode): string | null {
+function fixedFieldProblem(node: ExprNode, readsEvent: ReadsEvent): string | null {
   const path = accessPath(node);
-  if (path === null || path.name !== "data") return null;
+  if (path === null || path.name !== "data" || !readsEvent(node)) return null;
   const { keys } = path;
   let at = "data";
   for (const key of keys) {
@@ -88,11 +99,12 @@ function fixedFieldProblem(node: ExprNode): string | null {
 }
 
 /** `field == 42`, `field != true`, `"x" in field` on a field that is always a string. */
-function comparisonProblem(node: ExprNode): string | null {
+function comparisonProblem(node: ExprNode, readsEvent: ReadsEvent): string | null {
+  const stringField = (read: ExprNode) => readsEvent(read) && readsStringField(read);
   const { case: kind, value } = node.exprKind as { case: string; value: any };
   if (kind !== "callExpr" || value.target !== undefined || value.args?.length !== 2) return null;
   const [left, right] = value.args as [ExprNode, ExprNode];
-  if (value.function === "@in" && readsStringField(right)) {
+  if (value.function === "@in" && stringField(right)) {
     const field = fieldText(right);
     return `uses in on ${field}, which is a string, not a list or map (to look inside it: ${field}.contains("…"))`;
   }
@@ -102,7 +114,7 @@ function comparisonProblem(node: ExprNode): string | null {
     [right, left],
   ] as const) {
     const constant = nonStringConstant(other);
-    if (constant !== null && readsStringField(field)) {
+    if (constant !== null && stringField(field)) {
       return `compares ${fieldText(field)}, which is always a string, with ${constant}: write "${constant}"`;
     }
   }

@@ -158,9 +158,16 @@ function compile(
  * that is not a variable, a key with a hyphen written after a dot.
  */
 function hyphenHint(source: string, unknown: string[]): string {
-  for (const [, owner, key] of source.matchAll(/([\w.]*)\.([A-Za-z_]\w*(?:-[A-Za-z_]\w*)+)/g)) {
-    if (key!.split("-").some((part) => unknown.includes(part)))
-      return ` (a key with "-" goes in brackets: ${owner}["${key}"])`;
+  // String literals blanked out, so that what is inside one is never taken for a key.
+  const code = source.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'/g, (text) =>
+    " ".repeat(text.length),
+  );
+  const written = /(?<![\w.\])])(data(?:\.[A-Za-z_]\w*)*)\.([A-Za-z_]\w*(?:-\w+)+)/g;
+  for (const [, owner, key] of code.matchAll(written)) {
+    if (!key!.split("-").some((part) => unknown.includes(part))) continue;
+    // Header names in `data` are lower case.
+    const name = owner === "data.headers" ? key!.toLowerCase() : key!;
+    return ` (a key with "-" goes in brackets: ${owner}["${name}"])`;
   }
   return "";
 }

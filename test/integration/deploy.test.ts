@@ -85,6 +85,11 @@ describe("manifest errors name file, line and column", () => {
       'version: missing; it must be "v1" or "v2"',
       'project.triggers.0.type: missing; it must be "webhook" (the only type there is)',
     ]);
+    const nameless = await deployError({
+      "autokitteh.yaml": "version: v2\nproject:\n  triggers: []\n",
+      "program.ts": GOOD,
+    });
+    expect(nameless.body.details.map((d) => d.message)).toEqual(["project.name: missing"]);
   });
 
   it("a wrong type, at the value", async () => {
@@ -165,6 +170,23 @@ describe("manifest errors name file, line and column", () => {
     });
     expect(body.details.map((d) => d.message)).toEqual([
       'trigger "api": program.ts has no export named "handel"; its exports are "handle", "limit", "other"',
+    ]);
+  });
+
+  it("a missing export, with a default export listed, and a long list cut", async () => {
+    const name = (i: number) => `e${String(i).padStart(2, "0")}`;
+    const many = Array.from({ length: 30 }, (_, i) => `export const ${name(i)} = ${i};`).join("\n");
+    const { body } = await deployError({
+      "autokitteh.yaml": manifest("p1", [
+        { name: "a", call: "one.ts:handle" },
+        { name: "b", call: "many.ts:handle" },
+      ]),
+      "one.ts": "export default function handle() {}\n",
+      "many.ts": many,
+    });
+    expect(body.details.map((d) => d.message)).toEqual([
+      'trigger "a": one.ts has no export named "handle"; its exports are "default"',
+      `trigger "b": many.ts has no export named "handle"; its exports are ${Array.from({ length: 20 }, (_, i) => `"${name(i)}"`).join(", ")} and 10 more`,
     ]);
   });
 

@@ -67,6 +67,8 @@ describe("fields that are always strings", () => {
       "data.body.json.n == 42 && data.body.json.ok == true",
       'data.url.path.contains("approve") && event_type == "post"',
       "has(data.headers.x)",
+      // A macro's own variable named event_type is not the event's.
+      'data.body.json.items.exists(event_type, event_type == 3 || "a" in event_type)',
     ])
       expect(misuse(source), source).toBeNull();
   });
@@ -87,9 +89,23 @@ describe("fields that are always strings", () => {
   });
 
   it("in a header name with a hyphen after a dot are shown how to write it", () => {
-    expect(() => checkFilter('data.headers.x-github-event == "push"')).toThrow(
-      'uses "github", "event"; filters can use data and event_type (a key with "-" goes in brackets: data.headers["x-github-event"])',
+    const hint = (source: string) => {
+      try {
+        checkFilter(source);
+        return null;
+      } catch (error) {
+        return /\(a key with "-" goes in brackets: (.*)\)$/.exec((error as Error).message)?.[1];
+      }
+    };
+    expect(hint('data.headers.x-github-event == "push"')).toBe('data.headers["x-github-event"]');
+    // Digits after a hyphen, and header names as data holds them: lower case.
+    expect(hint('data.headers.X-Hub-Signature-256 == "sha256=abc"')).toBe(
+      'data.headers["x-hub-signature-256"]',
     );
+    expect(hint('data.url.query.page-size == "1"')).toBe('data.url.query["page-size"]');
+    // No hint where pasting one would not work: not from inside a string, not after brackets.
+    expect(hint('data.url.path == "/a.b-c" && c')).toBeUndefined();
+    expect(hint('data.headers["a"].x-y == "1"')).toBeUndefined();
   });
 
   it("refuse such a filter when it is new", () => {
