@@ -43,9 +43,10 @@ interface FilterThread {
   ready: boolean;
 }
 
-// TODO: one worker and one queue serve every project, so a project whose filters keep running
-// to their budget delays everyone's filtered events, and fills the queue's 64 MiB of waiting
-// bodies for everyone; queue per project and take turns (or give costly projects a worker of
+// TODO: one worker and one queue serve every project, so a project whose CEL filters keep
+// running to their budget delays every event whose filters need CEL (filters of string
+// equalities are decided without the worker), and fills the queue's 64 MiB of waiting bodies
+// for everyone; queue per project and take turns (or give costly projects a worker of
 // their own) when that matters.
 export class FilterRunner {
   #worker: FilterThread | null = null;

@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { deployProgram, manifest } from "../helpers/projects";
+import type { DeployResult } from "../../src/deploy/deployer";
 import { startTestServer, type TestServer } from "../helpers/test-server";
 
 const BIN = fileURLToPath(new URL("../../bin/isohook.js", import.meta.url));
@@ -116,6 +117,21 @@ afterAll(() => {
 });
 
 /** A temporary folder, removed after the tests. */
+/** Two sessions of PROGRAM, each waiting for its second event once it has printed its first. */
+async function twoPastTheirFirstEvent(
+  t: TestServer,
+  deployed: DeployResult,
+): Promise<[string, string]> {
+  const ids: [string, string] = [
+    await startSession(t.webhook(deployed, "start")),
+    await startSession(t.webhook(deployed, "start")),
+  ];
+  for (const id of ids) await untilSubscribed(() => t.log(id));
+  await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
+  for (const id of ids) await untilPrinted(() => t.log(id), "got 1");
+  return ids;
+}
+
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   dirs.push(dir);
@@ -334,11 +350,7 @@ describe("durable sessions", () => {
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "cuts", PROGRAM, TRIGGERS);
-      const start = () => startSession(t.webhook(deployed, "start"));
-      const [behind, ahead] = [await start(), await start()];
-      for (const id of [behind, ahead]) await untilSubscribed(() => t.log(id));
-      await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
-      for (const id of [behind, ahead]) await untilPrinted(() => t.log(id), "got 1");
+      const [behind, ahead] = await twoPastTheirFirstEvent(t, deployed);
       await t.close();
 
       // As a crash could leave them: one log lost its last print; the other's journal lost the
@@ -447,11 +459,7 @@ describe("durable sessions", () => {
     let t = await startTestServer({ dataDir });
     try {
       const deployed = await deployProgram(t, "corrupt", PROGRAM, TRIGGERS);
-      const start = () => startSession(t.webhook(deployed, "start"));
-      const [broken, fine] = [await start(), await start()];
-      for (const id of [broken, fine]) await untilSubscribed(() => t.log(id));
-      await fetch(t.webhook(deployed, "evt"), { method: "POST", body: '{"n": 1}' });
-      for (const id of [broken, fine]) await untilPrinted(() => t.log(id), "got 1");
+      const [broken, fine] = await twoPastTheirFirstEvent(t, deployed);
       await t.close();
 
       const db = new Database(path.join(dataDir, "isohook.db"));
