@@ -31,6 +31,7 @@ import { cut } from "./log-entry";
 import { loggedOutcome } from "./logged-outcome";
 import type { EqualityTerm } from "../subscriptions/equality-shortcut";
 import { SessionLog } from "./session-log";
+import { SyncAnswer } from "./sync-answer";
 
 /** The server log level of each `console` method's output. */
 const PRINT_LOG_LEVELS = {
@@ -97,8 +98,8 @@ export class SessionRun implements SessionListener {
   readonly #pending = new Set<PendingCall>();
   readonly #log: SessionLog;
   /** Resolves `answer` (a sync webhook); `null` once the answer is decided. */
-  #respond: ((answer: HttpAnswer) => void) | null = null;
-  #syncTimer: NodeJS.Timeout | null = null;
+  /** For a sync webhook not resumed after a restart: what its caller waits for. */
+  readonly #sync: SyncAnswer | null;
   /** The server is stopping and lets go of this durable session, to resume it when it starts. */
   #suspended = false;
   /** The server is stopping: a sync caller whose session its end stops is told so (503). */
@@ -128,10 +129,8 @@ export class SessionRun implements SessionListener {
     this.isDurable = options.isDurable;
     this.#options = options;
     const { resumed } = options;
-    this.answer =
-      options.isSync && resumed === undefined
-        ? new Promise((resolve) => (this.#respond = resolve))
-        : null;
+    this.#sync = options.isSync && resumed === undefined ? new SyncAnswer() : null;
+    this.answer = this.#sync?.promise ?? null;
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.#alreadyLogged = resumed?.loggedRecords ?? 0;
@@ -169,18 +168,14 @@ export class SessionRun implements SessionListener {
     const now = new Date().toISOString();
     this.#options.store.setState(this.id, "running", now);
     this.#log.append("state", { state: "running" }, now);
-    if (this.#respond !== null) {
-      const timeoutMs = this.#options.syncTimeoutMs;
-      this.#syncTimer = setTimeout(() => {
-        this.note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
-        this.#decide(
-          jsonAnswer(504, {
-            error: `the session did not respond within ${timeoutMs} ms`,
-            session_id: this.id,
-          }),
-        );
-      }, timeoutMs);
-    }
+    const timeoutMs = this.#options.syncTimeoutMs;
+    this.#sync?.decideAfter(timeoutMs, () => {
+      this.note(`no response within the sync timeout of ${timeoutMs} ms; answered 504`);
+      return jsonAnswer(504, {
+        error: `the session did not respond within ${timeoutMs} ms`,
+        session_id: this.id,
+      });
+    });
   }
 
   /**
@@ -188,7 +183,7 @@ export class SessionRun implements SessionListener {
    * outcomes from now on are logged as ignored.
    */
   clientGone(): void {
-    if (this.#respond === null) return;
+    if (!this.#awaited()) return;
     this.note("the client disconnected before the response; the session runs on");
     this.#decide(jsonAnswer(499, { error: "the client disconnected", session_id: this.id }));
   }
@@ -311,7 +306,7 @@ export class SessionRun implements SessionListener {
           `${end.droppedTimers} pending timer(s) dropped: the handler returned without waiting for them`,
         );
       }
-      if (this.#respond !== null) {
+      if (this.#awaited()) {
         this.note(`answered with the handler's return value (${end.returned.kind})`);
         this.#decide(toAnswer(end.returned));
       }
@@ -353,7 +348,7 @@ export class SessionRun implements SessionListener {
   #outcome(outcome: Outcome): void {
     let disposition: Disposition;
     if (outcome.more) disposition = "intermediate";
-    else if (this.#respond === null) disposition = this.#options.isSync ? "ignored" : "recorded";
+    else if (!this.#awaited()) disposition = this.#options.isSync ? "ignored" : "recorded";
     else if (outcome.status_code < 200) disposition = "refused";
     else disposition = "sent";
 
@@ -418,12 +413,13 @@ export class SessionRun implements SessionListener {
     return answer;
   }
 
+  /** A sync caller waits for an answer not decided yet. */
+  #awaited(): boolean {
+    return this.#sync?.open === true;
+  }
+
   #decide(answer: HttpAnswer): void {
-    const resolve = this.#respond;
-    if (resolve === null) return;
-    this.#respond = null;
-    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer);
-    resolve(answer);
+    this.#sync?.decide(answer);
   }
 
   /** The server log, tagged with the session; made on first use (most sessions log nothing). */
