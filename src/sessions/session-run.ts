@@ -118,8 +118,6 @@ export class SessionRun implements SessionListener {
    * different points by a crash.
    */
   readonly #alreadyLogged: number;
-  /** For a sync webhook: the HTTP answer, once decided. */
-  readonly answer: Promise<HttpAnswer> | null;
   /** Resolves when the session has ended and its end is logged. */
   readonly done: Promise<void>;
   #markDone!: () => void;
@@ -130,7 +128,6 @@ export class SessionRun implements SessionListener {
     this.#options = options;
     const { resumed } = options;
     this.#sync = options.isSync && resumed === undefined ? new SyncAnswer() : null;
-    this.answer = this.#sync?.promise ?? null;
     this.#calls = new HostCalls({ ...options.host, sessionId: options.id });
     this.done = new Promise((resolve) => (this.#markDone = resolve));
     this.#alreadyLogged = resumed?.loggedRecords ?? 0;
@@ -161,6 +158,11 @@ export class SessionRun implements SessionListener {
       cpu_ms: null,
     });
     this.#log.append("state", { state: "created" }, now);
+  }
+
+  /** For a sync webhook: the HTTP answer, once decided. */
+  get answer(): Promise<HttpAnswer> | null {
+    return this.#sync?.promise ?? null;
   }
 
   /** The session was handed to the sandbox. */
